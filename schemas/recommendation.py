@@ -1,0 +1,107 @@
+"""The recommendation value: what the worker writes to Redis and the serving layer reads.
+
+Redis keys (prefix configurable, default ``reco``):
+
+* ``reco:{user_id}`` — the user's current answer;
+* ``reco:fallback`` — the global fallback (popular items) for users with no answer yet.
+
+The value is compact JSON (orjson), items as ``[product_id, score, reason]`` triples so that a
+top-10 with reasons stays under 1 KB::
+
+    {"user_id": 7, "items": [[196, 0.9312, "bought 7 times, usually every 9 days"], ...],
+     "model": "linear-v1", "source": "stream", "updated_at": 1700000000123,
+     "event_ts": 1500000000000}
+
+``source`` is ``stream`` (rescored after an event or by the decay timer), ``batch`` (seeded by
+``stream-app build`` before any event) or ``fallback``. ``updated_at`` is wall-clock epoch ms of
+the write; ``event_ts`` is the ``ts`` of the last event the answer reflects (``0`` for none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from schemas.errors import InvalidData
+
+__all__ = ["FALLBACK_KEY_SUFFIX", "RecoItem", "Recommendation", "reco_key"]
+
+FALLBACK_KEY_SUFFIX = "fallback"
+
+
+def reco_key(user_id: int | None, prefix: str = "reco") -> str:
+    """The Redis key of a user's answer, or of the fallback when ``user_id`` is None.
+
+    >>> reco_key(7), reco_key(None)
+    ('reco:7', 'reco:fallback')
+    """
+    return f"{prefix}:{FALLBACK_KEY_SUFFIX if user_id is None else user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class RecoItem:
+    """One recommended product with its score and a short human reason."""
+
+    product_id: int
+    score: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """A ranked top-K answer for one user (``user_id`` None for the global fallback)."""
+
+    user_id: int | None
+    items: tuple[RecoItem, ...]
+    model: str
+    source: str = "stream"
+    updated_at: int = 0
+    event_ts: int = 0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object stored in Redis."""
+        return {
+            "user_id": self.user_id,
+            "items": [[i.product_id, round(float(i.score), 4), i.reason] for i in self.items],
+            "model": self.model,
+            "source": self.source,
+            "updated_at": self.updated_at,
+            "event_ts": self.event_ts,
+        }
+
+    def to_bytes(self) -> bytes:
+        """Compact JSON bytes of :meth:`to_dict`.
+
+        >>> r = Recommendation(7, (RecoItem(196, 0.5, "bought 3 times"),), "linear-v1")
+        >>> Recommendation.from_bytes(r.to_bytes()) == r
+        True
+        """
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> Recommendation:
+        """Build from the stored JSON object; :class:`InvalidData` when it is not one."""
+        try:
+            items = tuple(RecoItem(int(p), float(s), str(r)) for p, s, r in obj["items"])
+            return cls(
+                user_id=None if obj["user_id"] is None else int(obj["user_id"]),
+                items=items,
+                model=str(obj["model"]),
+                source=str(obj.get("source", "stream")),
+                updated_at=int(obj.get("updated_at", 0)),
+                event_ts=int(obj.get("event_ts", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidData(f"not a recommendation value: {exc!r}") from exc
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Recommendation:
+        """Parse stored bytes; :class:`InvalidData` when they are not a recommendation."""
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidData(f"recommendation is not JSON: {exc}") from exc
+        return cls.from_dict(obj)

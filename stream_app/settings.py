@@ -1,0 +1,101 @@
+"""One settings object, read once from the environment.
+
+Nothing else in the project reads ``os.environ``: the CLI builds a :class:`Settings` with
+:meth:`Settings.from_env` (command-line flags override it with :func:`dataclasses.replace`)
+and passes plain values down. Every variable is ``STREAM_APP_`` + the field name in upper case,
+e.g. ``STREAM_APP_REDIS_URL=redis://localhost:6380/0``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from schemas.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+ENV_PREFIX = "STREAM_APP_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the worker, the services and the CLI, with its default."""
+
+    # --- where things run ---------------------------------------------------------------
+    kafka_bootstrap: str = "localhost:9092"
+    """Kafka bootstrap servers, ``host:port[,host:port]``."""
+    redis_url: str = "redis://localhost:6379/0"
+    state_dir: Path = Path(".state")
+    """Local data, logs and pid files of services started by ``stream-app services up``."""
+    kafka_version: str = "4.1.1"
+    """Apache Kafka release resolved from Maven Central (``kafka_2.13``)."""
+    kafka_home: str = ""
+    """An unpacked Kafka distribution whose ``libs/`` to use instead of Maven (``KAFKA_HOME``)."""
+    service_timeout_s: float = 90.0
+
+    # --- topics -------------------------------------------------------------------------
+    topic_cart_adds: str = "cart-adds"
+    topic_searches: str = "searches"
+    topic_checkouts: str = "checkouts"
+    topic_dead_letters: str = "dead-letters"
+    partitions: int = 8
+    """Partitions of every input topic (all co-partitioned, keyed by user id)."""
+
+    # --- the worker ---------------------------------------------------------------------
+    app_id: str = "stream-app"
+    artifacts_dir: Path = Path(".state/artifacts")
+    """Batch artifacts written by ``stream-app build`` and loaded by the worker."""
+    model_path: Path | None = None
+    """Re-ranker weights (``stream-app train``); None means the artifacts' model or defaults."""
+    k: int = 10
+    session_gap_ms: int = 60 * 60 * 1000
+    """Inactivity after which a new session (and an empty basket) starts."""
+    max_event_bytes: int = 16 * 1024
+    batch_max: int = 500
+    """At most this many events are taken off the stream, applied and rescored together."""
+    batch_within_s: float = 0.05
+    """...or whatever arrived within this time, whichever comes first."""
+    decay_rescore_interval_s: float = 30.0
+    """How often the timer rescores users whose search context has faded since their answer."""
+    reco_prefix: str = "reco"
+    web_port: int = 6066
+    web_host: str = "127.0.0.1"
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``STREAM_APP_*`` variables (and ``KAFKA_HOME``).
+
+        >>> Settings.from_env({"STREAM_APP_PARTITIONS": "4"}).partitions
+        4
+        >>> Settings.from_env({"STREAM_APP_K": "ten"})
+        Traceback (most recent call last):
+        ...
+        schemas.errors.ConfigError: STREAM_APP_K='ten' is not a valid int
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = ENV_PREFIX + f.name.upper()
+            raw = env.get(name)
+            if raw is None and f.name == "kafka_home":
+                raw = env.get("KAFKA_HOME")
+            if raw is None:
+                continue
+            values[f.name] = _parse(name, raw, f.default)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _parse(name: str, raw: str, default: object) -> object:
+    kind = type(default)
+    try:
+        if default is None or isinstance(default, Path):
+            return Path(raw) if raw else None
+        if kind is bool:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        return kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc

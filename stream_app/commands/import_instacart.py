@@ -1,19 +1,137 @@
-"""`stream-app import-instacart` (not implemented yet)."""
+"""`stream-app import-instacart`: turn an Instacart orders file into a replayable event log."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
 
-from schemas.errors import StreamAppError
+from tqdm import tqdm
+
+from schemas.catalog import load_catalog
+from schemas.errors import ConfigError, InvalidData
+from schemas.events import Event, Search, encode
+from schemas.instacart import Order, orders_to_events, read_orders
 from stream_app.settings import Settings
+
+__all__ = ["register", "run", "summarize"]
+
+DESCRIPTION = """\
+Convert an Instacart orders CSV (orders_dev.csv format) into a JSON-lines event log that
+`stream-app replay` publishes and `stream-app eval` reads. Each order becomes one cart_add per
+product (in add_to_cart_order order, 30 s apart) and one checkout 60 s after the last add.
+Times are synthesised from order_dow, order_hour_of_day and days_since_prior_order (day 0 is
+2017-01-01 UTC; see schemas/instacart.py). With --search-rate R, each cart add is preceded with
+probability R by a synthetic search ("synthetic": true) for that product, e.g. "yogurt".
+The same inputs and --seed always give the same log."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `import-instacart` subcommand."""
-    p = sub.add_parser("import-instacart", help="(not implemented yet)")
+    p = sub.add_parser(
+        "import-instacart",
+        help="convert Instacart orders into an event log (JSON lines)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--orders",
+        type=Path,
+        required=True,
+        metavar="CSV",
+        help="orders file, one row per product in an order (orders_dev.csv format)",
+    )
+    p.add_argument(
+        "--catalog",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder with products.csv, aisles.csv and departments.csv",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="LOG.jsonl",
+        help="event log to write (replaced if it exists)",
+    )
+    p.add_argument(
+        "--search-rate",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="probability of a synthetic search before each cart add, 0..1 "
+        "(default: 0, no searches)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seed of the synthetic searches (default: 0)",
+    )
+    p.add_argument(
+        "--users",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the first N users (smallest user ids); default: all",
+    )
     p.set_defaults(func=run)
 
 
+def _select_users(orders: list[Order], n_users: int | None) -> list[Order]:
+    if n_users is None:
+        return orders
+    if n_users <= 0:
+        raise ConfigError(f"--users must be positive, got {n_users}")
+    keep = set(sorted({o.user_id for o in orders})[:n_users])
+    return [o for o in orders if o.user_id in keep]
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def summarize(orders: list[Order], events: list[Event]) -> str:
+    """A short human summary of a conversion (users, orders, events by type, time span)."""
+    by_type = Counter(e.type for e in events)
+    synthetic = sum(1 for e in events if isinstance(e, Search) and e.synthetic)
+    lines = [
+        f"users          {len({o.user_id for o in orders}):,}",
+        f"orders         {len(orders):,}",
+        f"events         {len(events):,}",
+        *(f"  {kind:<12} {by_type.get(kind, 0):,}" for kind in ("cart_add", "search", "checkout")),
+        f"synthetic searches {synthetic:,}",
+    ]
+    if events:
+        first, last = events[0].ts, events[-1].ts
+        lines.append(
+            f"time span      {_iso(first)} .. {_iso(last)} ({(last - first) / 86_400_000:.1f} days)"
+        )
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Not implemented yet."""
-    raise StreamAppError("'import-instacart' is not implemented yet")
+    """Read the catalog and orders, convert, write the log, print a summary."""
+    catalog = load_catalog(args.catalog)
+    orders = _select_users(read_orders(args.orders), args.users)
+    events = orders_to_events(orders, catalog, search_rate=args.search_rate, seed=args.seed)
+    out: Path = args.out
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("wb") as fh:
+            for event in tqdm(
+                events, desc="writing events", unit="ev", file=sys.stderr, mininterval=0.5
+            ):
+                fh.write(encode(event) + b"\n")
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise InvalidData(f"{out}: cannot write the event log ({exc.strerror})") from exc
+    print(summarize(orders, events))
+    print(f"wrote {out}")
+    return 0

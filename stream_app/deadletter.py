@@ -1,0 +1,156 @@
+"""The worker's error policy, in one place: skip (dead-letter), retry, or stop.
+
+::
+
+    exception raised while handling a batch        decision
+    ─────────────────────────────────────────────  ────────────────────────────────────────────
+    InvalidEvent (bad JSON, missing field, unknown  SKIP: a DeadLetter record goes to the
+      product, oversized, key/user mismatch, ...)   dead-letter topic; the events around it go on
+    SinkError (Redis down or refusing writes)       RETRY: back off and write again; the batch is
+                                                    not acked until its answers are in Redis
+    anything else (a bug, corrupt state, ...)       STOP: log loudly with the traceback and end
+                                                    the process *without committing* the batch
+
+Why stop hard: Faust's ``take_events()`` acks a batch in a ``finally`` clause, which also runs
+when the generator is closed after the agent raised; a raise followed by the supervisor's
+restart (or a graceful shutdown, which commits) would commit offsets past events that were
+never applied. Ending the process with :func:`os._exit` skips that commit: Kafka redelivers
+the batch to the next worker, and replaying it is harmless because ``features.apply`` ignores
+an ``event_id`` it has already seen.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, NoReturn
+
+import orjson
+
+from schemas.errors import InvalidEvent, SinkError
+
+__all__ = [
+    "EXIT_FATAL",
+    "DeadLetter",
+    "Decision",
+    "dead_letter",
+    "decide",
+    "stop_worker",
+]
+
+log = logging.getLogger(__name__)
+
+EXIT_FATAL = 70
+"""Exit status of a worker stopped by an unexpected error (``EX_SOFTWARE``)."""
+
+
+class Decision(enum.Enum):
+    """What the worker does with an error."""
+
+    SKIP = "skip"
+    RETRY = "retry"
+    STOP = "stop"
+
+
+def decide(exc: BaseException) -> Decision:
+    """The policy: bad input is skipped, sink failures retried, everything else stops.
+
+    >>> decide(InvalidEvent("malformed_json")), decide(SinkError("down")), decide(KeyError(1))
+    (<Decision.SKIP: 'skip'>, <Decision.RETRY: 'retry'>, <Decision.STOP: 'stop'>)
+    """
+    if isinstance(exc, InvalidEvent):
+        return Decision.SKIP
+    if isinstance(exc, SinkError):
+        return Decision.RETRY
+    return Decision.STOP
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One rejected input, with everything needed to find, understand and replay it.
+
+    ``key`` is the Kafka key as a latin-1 string (lossless for any bytes); ``raw_b64`` is the
+    original value, base64-encoded; ``ts`` is the wall-clock epoch ms of the rejection.
+    """
+
+    stage: str
+    reason: str
+    detail: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    raw_b64: str
+    ts: int
+
+    @property
+    def raw(self) -> bytes:
+        """The original value bytes."""
+        return base64.b64decode(self.raw_b64)
+
+    def to_bytes(self) -> bytes:
+        """Compact JSON, the value produced to the dead-letter topic."""
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> DeadLetter:
+        """Parse a dead-letter value (as consumed from the dead-letter topic)."""
+        obj: dict[str, Any] = orjson.loads(raw)
+        return cls(**obj)
+
+
+def dead_letter(
+    exc: BaseException,
+    *,
+    stage: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    raw: bytes | None,
+    now_ms: int | None = None,
+) -> DeadLetter:
+    """Build the dead-letter record of an input rejected at ``stage`` because of ``exc``.
+
+    >>> d = dead_letter(InvalidEvent("unknown_product", "product_id 9 is not in the catalog"),
+    ...                 stage="decode", topic="cart-adds", partition=3, offset=41, key=b"7",
+    ...                 raw=b'{"x":1}', now_ms=1)
+    >>> d.reason, d.key, d.raw, DeadLetter.from_bytes(d.to_bytes()) == d
+    ('unknown_product', '7', b'{"x":1}', True)
+    """
+    reason = exc.reason if isinstance(exc, InvalidEvent) else type(exc).__name__
+    detail = exc.detail if isinstance(exc, InvalidEvent) else str(exc)
+    return DeadLetter(
+        stage=stage,
+        reason=reason,
+        detail=detail[:500],
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=None if key is None else key.decode("latin-1"),
+        raw_b64=base64.b64encode(raw or b"").decode("ascii"),
+        ts=int(time.time() * 1000) if now_ms is None else now_ms,
+    )
+
+
+def stop_worker(exc: BaseException, where: str) -> NoReturn:
+    """STOP: log the error loudly with its traceback and end the process without committing.
+
+    See the module docstring for why this does not raise into Faust.
+    """
+    log.critical(
+        "STOPPING THE WORKER: unexpected %s in %s; the current batch is NOT committed and "
+        "will be redelivered after a restart",
+        type(exc).__name__,
+        where,
+        exc_info=exc,
+    )
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_FATAL)

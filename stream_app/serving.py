@@ -1,0 +1,145 @@
+"""Reading answers: the user's own, or the fallback, with its age, in ONE Redis round trip.
+
+A read never computes anything: it is one ``MGET reco:{user} reco:fallback`` and the first
+present value wins. :class:`Reader` is the blocking variant (CLI, scripts), :class:`AsyncReader`
+the asyncio one (the worker's web endpoint, async services).
+
+>>> parse_user_id("42")
+42
+>>> parse_user_id("-1")
+Traceback (most recent call last):
+...
+schemas.errors.InvalidEvent: bad_user_id: user id must be a positive integer, got '-1'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from schemas.errors import InvalidEvent, ServiceError
+from schemas.recommendation import Recommendation, reco_key
+
+__all__ = ["AsyncReader", "Reader", "Served", "choose", "parse_user_id"]
+
+MAX_USER_ID = 2**63 - 1
+
+
+def parse_user_id(text: str) -> int:
+    """A user id from text (URL, command line); :class:`InvalidEvent` ``bad_user_id``."""
+    stripped = text.strip()
+    if not stripped.isdigit() or not 0 < int(stripped) <= MAX_USER_ID:
+        raise InvalidEvent("bad_user_id", f"user id must be a positive integer, got {text!r}"[:120])
+    return int(stripped)
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """An answer as served: the recommendation, how old it is, and whether it is the fallback."""
+
+    recommendation: Recommendation
+    age_ms: int
+    is_fallback: bool
+    user_id: int
+
+    def to_dict(self, names: Mapping[int, str] | Callable[[int], str] | None = None) -> dict:
+        """JSON-ready dict; with ``names`` each item also carries the product name."""
+        reco = self.recommendation
+        lookup = names.get if isinstance(names, Mapping) else names
+        items: list[dict[str, Any]] = []
+        for item in reco.items:
+            row: dict[str, Any] = {
+                "product_id": item.product_id,
+                "score": round(float(item.score), 4),
+                "reason": item.reason,
+            }
+            if lookup is not None:
+                row["name"] = lookup(item.product_id)
+            items.append(row)
+        return {
+            "user_id": self.user_id,
+            "source": reco.source,
+            "fallback": self.is_fallback,
+            "model": reco.model,
+            "updated_at": reco.updated_at,
+            "event_ts": reco.event_ts,
+            "age_ms": self.age_ms,
+            "items": items,
+        }
+
+
+def choose(user_id: int, values: list[bytes | None], now_ms: int) -> Served:
+    """Pick the user's own answer, else the fallback, from ``MGET`` results.
+
+    :class:`ServiceError` when neither exists (``stream-app build`` has not run).
+    """
+    own, fallback = values
+    raw = own if own is not None else fallback
+    if raw is None:
+        raise ServiceError(
+            f"no answer for user {user_id} and no fallback in Redis; run `stream-app build`"
+        )
+    reco = Recommendation.from_bytes(raw)
+    return Served(reco, max(0, now_ms - reco.updated_at), own is None, user_id)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Reader:
+    """Blocking reader: ``Reader.from_url(url).get(user_id) -> Served``."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "reco") -> None:
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "reco") -> Reader:
+        """A reader with its own connection pool."""
+        return cls(redis.Redis.from_url(url), prefix)
+
+    def get(self, user_id: int) -> Served:
+        """The user's answer or the fallback, in one round trip."""
+        keys = [reco_key(user_id, self.prefix), reco_key(None, self.prefix)]
+        try:
+            values = self.client.mget(keys)
+        except (RedisError, OSError) as exc:
+            raise ServiceError(f"reading {keys[0]} from Redis failed: {exc}") from exc
+        return choose(user_id, values, _now_ms())
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+
+class AsyncReader:
+    """Asyncio reader: ``await AsyncReader.from_url(url).get(user_id) -> Served``."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "reco") -> None:
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "reco") -> AsyncReader:
+        """A reader with its own connection pool."""
+        return cls(aioredis.Redis.from_url(url), prefix)
+
+    async def get(self, user_id: int) -> Served:
+        """The user's answer or the fallback, in one round trip."""
+        keys = [reco_key(user_id, self.prefix), reco_key(None, self.prefix)]
+        try:
+            values = await self.client.mget(keys)
+        except (RedisError, OSError) as exc:
+            raise ServiceError(f"reading {keys[0]} from Redis failed: {exc}") from exc
+        return choose(user_id, values, _now_ms())
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()

@@ -1,0 +1,59 @@
+"""The error policy: what is skipped, retried or stops the worker; dead-letter records."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from schemas.errors import InvalidData, InvalidEvent, SinkError
+from schemas.events import decode
+from stream_app.deadletter import DeadLetter, Decision, dead_letter, decide
+
+
+def test_invalid_events_are_skipped_sink_errors_retried_everything_else_stops() -> None:
+    assert decide(InvalidEvent("malformed_json")) is Decision.SKIP
+    assert decide(SinkError("redis down")) is Decision.RETRY
+    for exc in (InvalidData("corrupt state"), KeyError("x"), ZeroDivisionError(), RuntimeError()):
+        assert decide(exc) is Decision.STOP
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"type":"cart_add"', "malformed_json"),
+        (b'{"type":"cart_add","event_id":"e","user_id":7,"ts":1500000000000}', "missing_field"),
+        (b'{"type":"cart_add","event_id":"e","user_id":7,"product_id":99999999,'
+         b'"ts":1500000000000}', "unknown_product"),
+        (b"x" * 20_000, "oversized"),
+    ],
+)
+def test_dead_letter_record_keeps_reason_position_and_original_bytes(
+    raw: bytes, reason: str
+) -> None:
+    with pytest.raises(InvalidEvent) as info:
+        decode(raw, known_products={1, 2, 3})
+    record = dead_letter(
+        info.value, stage="decode", topic="cart-adds", partition=5, offset=123, key=b"7", raw=raw
+    )
+    assert record.reason == reason
+    assert (record.stage, record.topic, record.partition, record.offset) == (
+        "decode", "cart-adds", 5, 123,
+    )
+    assert record.key == "7"
+    assert record.raw == raw
+    assert record.ts > 1_700_000_000_000
+    assert DeadLetter.from_bytes(record.to_bytes()) == record
+    assert set(orjson.loads(record.to_bytes())) == {
+        "stage", "reason", "detail", "topic", "partition", "offset", "key", "raw_b64", "ts",
+    }
+
+
+def test_dead_letter_of_non_utf8_key_and_missing_value_round_trips() -> None:
+    record = dead_letter(
+        ValueError("boom"), stage="apply", topic="t", partition=0, offset=0,
+        key=b"\xff\x00", raw=None,
+    )
+    assert record.reason == "ValueError" and record.detail == "boom"
+    back = DeadLetter.from_bytes(record.to_bytes())
+    assert back.key.encode("latin-1") == b"\xff\x00"
+    assert back.raw == b""

@@ -1,0 +1,40 @@
+"""Serving picks the user's own answer, else the fallback, and reports its age."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas.errors import InvalidEvent, ServiceError
+from schemas.recommendation import RecoItem, Recommendation
+from stream_app.serving import choose, parse_user_id
+
+
+def _raw(user: int | None, source: str, updated_at: int) -> bytes:
+    reco = Recommendation(user, (RecoItem(7, 0.5, "r"),), "m", source, updated_at, 3)
+    return reco.to_bytes()
+
+
+def test_own_answer_wins_over_fallback_with_its_age() -> None:
+    served = choose(42, [_raw(42, "stream", 1_000), _raw(None, "fallback", 500)], now_ms=1_250)
+    assert not served.is_fallback
+    assert served.recommendation.source == "stream"
+    assert served.age_ms == 250
+
+
+def test_unknown_user_gets_the_fallback() -> None:
+    served = choose(42, [None, _raw(None, "fallback", 500)], now_ms=600)
+    assert served.is_fallback and served.recommendation.user_id is None
+    body = served.to_dict(names={7: "Bananas"})
+    assert body["user_id"] == 42 and body["fallback"] is True and body["age_ms"] == 100
+    assert body["items"] == [{"product_id": 7, "score": 0.5, "reason": "r", "name": "Bananas"}]
+
+
+def test_no_answer_and_no_fallback_is_a_service_error() -> None:
+    with pytest.raises(ServiceError, match="stream-app build"):
+        choose(42, [None, None], now_ms=0)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "0", "-3", "1.5", "9" * 30])
+def test_bad_user_ids_are_rejected(text: str) -> None:
+    with pytest.raises(InvalidEvent):
+        parse_user_id(text)

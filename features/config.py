@@ -1,0 +1,40 @@
+"""Knobs of the per-user state: bounds, session gap, decay.
+
+Core functions take a :class:`FeatureConfig` argument, never the process settings; the worker
+builds one from ``Settings`` (``session_gap_ms``) and passes it down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_CONFIG", "FeatureConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureConfig:
+    """Bounds and time constants of :class:`features.state.UserState`.
+
+    >>> FeatureConfig(session_gap_ms=1000).session_gap_ms
+    1000
+    """
+
+    session_gap_ms: int = 60 * 60 * 1000
+    """Inactivity after which the basket is dropped (not committed) and a new session starts."""
+    max_history: int = 400
+    """Distinct products remembered; beyond it the least bought (then least recent) go first."""
+    max_basket: int = 100
+    """Products kept in the open basket (the oldest adds are dropped beyond it)."""
+    max_searches: int = 8
+    """Recent searches kept (newest last)."""
+    search_ttl_ms: int = 6 * 60 * 60 * 1000
+    """Searches older than this (by event time) are forgotten at the next event."""
+    search_half_life_ms: int = 10 * 60 * 1000
+    """Half-life of a search's weight in scoring (by event time)."""
+    max_order_ts: int = 16
+    """Checkout times kept (for days-between-orders features)."""
+    max_recent_ids: int = 64
+    """Event ids remembered to make redelivered events no-ops."""
+
+
+DEFAULT_CONFIG = FeatureConfig()

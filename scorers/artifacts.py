@@ -1,0 +1,326 @@
+"""Batch artifacts: what ``stream-app build`` computes from historical orders and the worker loads.
+
+* catalog arrays indexed by product id: aisle, department, product name (for reasons);
+* popularity (shoppers who bought the product) and a smoothed global reorder rate;
+* item co-occurrence: for every product its top neighbours ``P(b in order | a in order)`` as
+  CSR arrays (``nbr_ptr``, ``nbr_ids``, ``nbr_w``), counted once per shopper so one heavy
+  shopper's habits do not dominate;
+* a search index over product and aisle names: token -> product ids (sorted, for membership)
+  and token -> the most popular matching products (for candidate generation);
+* per-user states seeded from the orders with the same ``apply`` fold as the stream;
+* the linear model.
+
+On disk (``save``/``load``): ``arrays.npz`` (uncompressed, loads in milliseconds),
+``meta.json`` (model, config, tokens), ``names.json`` and ``states.npz`` (serialised states,
+decoded lazily by :meth:`Artifacts.seed_state`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+
+from features.config import DEFAULT_CONFIG, FeatureConfig
+from features.seed import fold
+from features.state import UserState, empty_state
+from features.text import tokenize
+from schemas.errors import InvalidData
+from scorers.model import LinearModel, default_model
+
+if TYPE_CHECKING:  # pragma: no cover
+    from schemas.catalog import Catalog
+    from schemas.instacart import Order
+
+__all__ = ["ARTIFACTS_FORMAT", "Artifacts", "build_artifacts", "seed_states"]
+
+ARTIFACTS_FORMAT = 1
+N_NEIGHBOURS = 30
+N_POPULAR = 200
+N_TOKEN_TOP = 40
+
+_ARRAYS = (
+    "aisle",
+    "dept",
+    "pop",
+    "reorder",
+    "popular",
+    "nbr_ptr",
+    "nbr_ids",
+    "nbr_w",
+    "post_ptr",
+    "post_ids",
+    "top_ptr",
+    "top_ids",
+)
+
+
+@dataclass
+class Artifacts:
+    """Everything the scorer needs besides the user's state (read-only once built)."""
+
+    aisle: np.ndarray
+    dept: np.ndarray
+    pop: np.ndarray
+    reorder: np.ndarray
+    popular: np.ndarray
+    nbr_ptr: np.ndarray
+    nbr_ids: np.ndarray
+    nbr_w: np.ndarray
+    tokens: dict[str, int]
+    post_ptr: np.ndarray
+    post_ids: np.ndarray
+    top_ptr: np.ndarray
+    top_ids: np.ndarray
+    names: list[str]
+    aisle_names: dict[int, str]
+    model: LinearModel = field(default_factory=default_model)
+    config: FeatureConfig = DEFAULT_CONFIG
+    n_users: int = 0
+    states: dict[int, bytes] = field(default_factory=dict, repr=False)
+    meta: dict[str, Any] = field(default_factory=dict)
+    _weights: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def n_products(self) -> int:
+        """Size of the product-indexed arrays (max product id + 1)."""
+        return len(self.aisle)
+
+    def weights(self) -> np.ndarray:
+        """Model weights aligned with the declared features (cached)."""
+        if self._weights is None:
+            self._weights = self.model.vector()
+        return self._weights
+
+    def with_model(self, model: LinearModel) -> Artifacts:
+        """The same artifacts scoring with another model."""
+        from dataclasses import replace
+
+        return replace(self, model=model, _weights=None)
+
+    def seed_state(self, user_id: int) -> UserState | None:
+        """The user's state seeded from the batch orders, or None for an unknown user."""
+        raw = self.states.get(user_id)
+        return None if raw is None else UserState.from_bytes(raw)
+
+    def name_of(self, product_id: int) -> str:
+        """Product name for reasons ("" when unknown)."""
+        return self.names[product_id] if 0 <= product_id < len(self.names) else ""
+
+    def known_users(self) -> list[int]:
+        """Users with a seeded state, ascending."""
+        return sorted(self.states)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, out_dir: Path) -> None:
+        """Write the artifacts to a directory (created if needed)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        np.savez(out / "arrays.npz", **{name: getattr(self, name) for name in _ARRAYS})
+        uids = np.array(sorted(self.states), dtype=np.int64)
+        blobs = [self.states[int(u)] for u in uids]
+        offsets = np.cumsum([0, *(len(b) for b in blobs)]).astype(np.int64)
+        blob = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+        np.savez(out / "states.npz", uids=uids, offsets=offsets, blob=blob)
+        (out / "names.json").write_bytes(orjson.dumps(self.names))
+        meta = {
+            "format": ARTIFACTS_FORMAT,
+            "model": self.model.to_dict(),
+            "config": {k: getattr(self.config, k) for k in self.config.__slots__},
+            "tokens": sorted(self.tokens, key=self.tokens.__getitem__),
+            "aisle_names": {str(k): v for k, v in self.aisle_names.items()},
+            "n_users": self.n_users,
+            "meta": self.meta,
+        }
+        (out / "meta.json").write_bytes(orjson.dumps(meta))
+
+    @classmethod
+    def load(cls, in_dir: Path) -> Artifacts:
+        """Read artifacts written by :meth:`save`; :class:`InvalidData` when incomplete."""
+        d = Path(in_dir)
+        try:
+            meta = orjson.loads((d / "meta.json").read_bytes())
+            if meta.get("format") != ARTIFACTS_FORMAT:
+                raise InvalidData(
+                    f"{d}: artifacts format {meta.get('format')!r} is not "
+                    f"{ARTIFACTS_FORMAT}; rebuild them"
+                )
+            with np.load(d / "arrays.npz") as z:
+                arrays = {name: z[name] for name in _ARRAYS}
+            with np.load(d / "states.npz") as z:
+                uids, offsets, blob = z["uids"], z["offsets"], z["blob"].tobytes()
+            names = orjson.loads((d / "names.json").read_bytes())
+        except (OSError, KeyError, ValueError) as exc:
+            raise InvalidData(f"cannot load artifacts from {d}: {exc}") from exc
+        states = {int(u): blob[offsets[i] : offsets[i + 1]] for i, u in enumerate(uids)}
+        return cls(
+            **arrays,
+            tokens={t: i for i, t in enumerate(meta["tokens"])},
+            names=names,
+            aisle_names={int(k): v for k, v in meta["aisle_names"].items()},
+            model=LinearModel.from_dict(meta["model"], str(d / "meta.json")),
+            config=FeatureConfig(**meta["config"]),
+            n_users=int(meta["n_users"]),
+            states=states,
+            meta=dict(meta.get("meta", {})),
+        )
+
+
+# ---------------------------------------------------------------------- building
+def seed_states(
+    orders: Sequence[Order], catalog: Catalog, config: FeatureConfig = DEFAULT_CONFIG
+) -> dict[int, UserState]:
+    """Every user's state after replaying their orders (``orders_to_events`` + ``apply``)."""
+    from schemas.instacart import orders_to_events
+
+    by_user: dict[int, list[Any]] = defaultdict(list)
+    for event in orders_to_events(orders, catalog):
+        by_user[event.user_id].append(event)
+    return {uid: fold(empty_state(uid), evs, config) for uid, evs in sorted(by_user.items())}
+
+
+def _csr(
+    groups: Iterable[tuple[int, np.ndarray, np.ndarray]], size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    counts = np.zeros(size, dtype=np.int64)
+    ids_parts: list[np.ndarray] = []
+    w_parts: list[np.ndarray] = []
+    for key, ids, ws in groups:
+        counts[key] = len(ids)
+        ids_parts.append(ids)
+        w_parts.append(ws)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    ids = np.concatenate(ids_parts).astype(np.int32) if ids_parts else np.zeros(0, np.int32)
+    ws = np.concatenate(w_parts).astype(np.float32) if w_parts else np.zeros(0, np.float32)
+    return ptr, ids, ws
+
+
+def _cooccurrence(
+    orders: Sequence[Order], size: int, user_pop: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Pairs counted once per user: P(b | a) ~ users who bought a and b together / users of a.
+    keys: list[np.ndarray] = []
+    user_pairs: list[np.ndarray] = []
+    current_user = None
+    for order in orders:
+        if order.user_id != current_user:
+            if user_pairs:
+                keys.append(np.unique(np.concatenate(user_pairs)))
+            user_pairs, current_user = [], order.user_id
+        items = np.unique(np.asarray(order.product_ids, dtype=np.int64))
+        if len(items) < 2:
+            continue
+        a, b = np.meshgrid(items, items, indexing="ij")
+        mask = a != b
+        user_pairs.append(a[mask] * size + b[mask])
+    if user_pairs:
+        keys.append(np.unique(np.concatenate(user_pairs)))
+    if not keys:
+        return _csr([], size)
+    pairs, counts = np.unique(np.concatenate(keys), return_counts=True)
+    src, dst = pairs // size, pairs % size
+    w = counts / (user_pop[src] + 3.0)  # shrunk conditional probability
+    order_ = np.lexsort((-w, src))
+    src, dst, w = src[order_], dst[order_], w[order_]
+    starts = np.searchsorted(src, np.unique(src))
+    bounds = [*starts[1:], len(src)]
+    groups = (
+        (int(src[s]), dst[s : min(e, s + N_NEIGHBOURS)], w[s : min(e, s + N_NEIGHBOURS)])
+        for s, e in zip(starts, bounds, strict=True)
+    )
+    return _csr(groups, size)
+
+
+def build_artifacts(
+    orders: Sequence[Order],
+    catalog: Catalog,
+    model: LinearModel | None = None,
+    config: FeatureConfig = DEFAULT_CONFIG,
+    *,
+    with_states: bool = True,
+) -> Artifacts:
+    """Compute every batch artifact from historical orders (sorted by user, order number).
+
+    ``with_states=False`` skips seeding user states (training builds only what it scores with).
+    """
+    ids, aisles, depts = catalog.columns()
+    max_pid = max([*ids, *(p for o in orders for p in o.product_ids)], default=0)
+    size = max_pid + 1
+    aisle = np.zeros(size, dtype=np.int16)
+    dept = np.zeros(size, dtype=np.int16)
+    aisle[ids] = aisles
+    dept[ids] = depts
+    names = [""] * size
+    for pid in ids:
+        names[pid] = catalog.name_of(pid)
+
+    # popularity by shoppers, reorder rate by purchases
+    buyers = np.zeros(size, dtype=np.float64)
+    purchases = np.zeros(size, dtype=np.float64)
+    reorders = np.zeros(size, dtype=np.float64)
+    seen: set[int] = set()
+    current_user = None
+    users = 0
+    for order in orders:
+        if order.user_id != current_user:
+            current_user, seen = order.user_id, set()
+            users += 1
+        for pid in order.product_ids:
+            purchases[pid] += 1
+            if pid in seen:
+                reorders[pid] += 1
+            else:
+                seen.add(pid)
+                buyers[pid] += 1
+    global_rate = reorders.sum() / max(purchases.sum(), 1.0)
+    reorder = ((reorders + 5.0 * global_rate) / (purchases + 5.0)).astype(np.float32)
+    pop = (np.log1p(buyers) / np.log1p(max(users, 1))).astype(np.float32)
+    popular = np.lexsort((np.arange(size), -buyers))[:N_POPULAR]
+    popular = popular[buyers[popular] > 0].astype(np.int32)
+
+    nbr_ptr, nbr_ids, nbr_w = _cooccurrence(orders, size, buyers)
+
+    # search index over product and aisle names
+    postings: dict[str, list[int]] = defaultdict(list)
+    aisle_tokens = {a: tokenize(name) for a, name in catalog.aisles.items()}
+    for pid, a in zip(ids, aisles, strict=True):
+        for tok in dict.fromkeys((*tokenize(names[pid]), *aisle_tokens.get(a, ()))):
+            postings[tok].append(pid)
+    tokens = {tok: i for i, tok in enumerate(sorted(postings))}
+    post = [np.asarray(postings[t], dtype=np.int32) for t in sorted(postings)]
+    post_ptr = np.concatenate([[0], np.cumsum([len(p) for p in post])]).astype(np.int64)
+    post_ids = np.concatenate(post) if post else np.zeros(0, np.int32)
+    tops = [p[np.lexsort((p, -buyers[p]))[:N_TOKEN_TOP]] for p in post]
+    top_ptr = np.concatenate([[0], np.cumsum([len(t) for t in tops])]).astype(np.int64)
+    top_ids = np.concatenate(tops).astype(np.int32) if tops else np.zeros(0, np.int32)
+
+    states: dict[int, bytes] = {}
+    if with_states:
+        states = {u: s.to_bytes() for u, s in seed_states(orders, catalog, config).items()}
+    return Artifacts(
+        aisle=aisle,
+        dept=dept,
+        pop=pop,
+        reorder=reorder,
+        popular=popular,
+        nbr_ptr=nbr_ptr,
+        nbr_ids=nbr_ids,
+        nbr_w=nbr_w.astype(np.float32),
+        tokens=tokens,
+        post_ptr=post_ptr,
+        post_ids=post_ids,
+        top_ptr=top_ptr,
+        top_ids=top_ids,
+        names=names,
+        aisle_names=dict(catalog.aisles),
+        model=model if model is not None else default_model(),
+        config=config,
+        n_users=users,
+        states=states,
+        meta={"n_orders": len(orders), "n_users": users},
+    )

@@ -1,0 +1,132 @@
+"""Top-K with reasons: ``recommend`` (what the worker writes after every event), ``fallback``
+and ``batch_recommendation`` (the context-free answer seeded by ``stream-app build``).
+
+Same inputs give the same output: time is the state's event time unless ``now_ms`` is given,
+ties are broken by product id.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.state import UserState
+from schemas.recommendation import RecoItem, Recommendation
+from scorers.artifacts import Artifacts
+from scorers.featurize import COL, Candidates, _slice, candidate_features
+
+__all__ = ["batch_recommendation", "fallback", "rank", "recommend"]
+
+MAX_NAME = 24
+_GROUPS = {
+    "history": [c for n, c in COL.items() if n.startswith("u_") and n != "u_new"],
+    "basket": [COL["cooc"], COL["cooc_last"], COL["cooc_x_new"]],
+    "search": [COL["search_match"], COL["search_pending"], COL["search_x_hist"]],
+    "affinity": [COL["aisle_aff"], COL["dept_aff"], COL["basket_aisle"], COL["basket_dept"]],
+}
+
+
+def rank(
+    state: UserState, art: Artifacts, k: int = 10, now_ms: int | None = None
+) -> tuple[Candidates, np.ndarray, np.ndarray]:
+    """Score every candidate; returns (candidates, scores, indexes of the top k, best first)."""
+    c = candidate_features(state, art, now_ms)
+    scores = c.X @ art.weights() + art.model.bias
+    if len(scores) == 0:
+        return c, scores, np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, k - 1)[:k] if len(scores) > k else np.arange(len(scores))
+    top = part[np.lexsort((c.pids[part], -scores[part]))]
+    return c, scores, top
+
+
+def recommend(
+    state: UserState, art: Artifacts, k: int = 10, now_ms: int | None = None
+) -> Recommendation:
+    """The user's current top-K with reasons; basket items are never included.
+
+    ``source="stream"``, ``event_ts=state.last_ts`` and ``updated_at=0`` (the edge stamps wall
+    time). A user with no history and an empty basket gets popular items.
+    """
+    c, scores, top = rank(state, art, k, now_ms)
+    items = _with_reasons(state, art, c, scores, top)
+    if len(items) < k:  # tiny catalogs: top up with popular items
+        have = {i.product_id for i in items} | set(state.basket)
+        for pid in art.popular:
+            if len(items) >= k:
+                break
+            if int(pid) not in have:
+                items.append(RecoItem(int(pid), 0.0, "popular right now"))
+    return Recommendation(
+        state.user_id, tuple(items), art.model.version, "stream", 0, state.last_ts
+    )
+
+
+def fallback(art: Artifacts, k: int = 10) -> Recommendation:
+    """The global fallback (popular items) stored under ``reco:fallback``."""
+    items = tuple(
+        RecoItem(int(p), round(float(art.pop[p]), 4), "popular right now") for p in art.popular[:k]
+    )
+    return Recommendation(None, items, art.model.version, "fallback", 0, 0)
+
+
+def batch_recommendation(art: Artifacts, user_id: int, k: int = 10) -> Recommendation | None:
+    """The context-free answer of a known user from the seeded state (None when unknown)."""
+    state = art.seed_state(user_id)
+    if state is None:
+        return None
+    reco = recommend(state, art, k)
+    return Recommendation(user_id, reco.items, reco.model, "batch", 0, reco.event_ts)
+
+
+def _with_reasons(
+    state: UserState, art: Artifacts, c: Candidates, scores: np.ndarray, top: np.ndarray
+) -> list[RecoItem]:
+    w = art.weights()
+    items = []
+    for i in top:
+        pid = int(c.pids[i])
+        contrib = c.X[i] * w
+        group, best = "popular", 0.0
+        for name, cols in _GROUPS.items():
+            value = float(contrib[cols].sum())
+            applies = {
+                "history": c.count[i] > 0,
+                "basket": c.X[i, COL["cooc"]] > 0,
+                "search": c.search_best[i] >= 0,
+                "affinity": c.X[i, COL["aisle_aff"]] >= 0.1,
+            }[name]
+            if applies and value > best:
+                group, best = name, value
+        items.append(RecoItem(pid, round(float(scores[i]), 4), _reason(group, state, art, c, i)))
+    return items
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1].rstrip() + "…"
+
+
+def _reason(group: str, state: UserState, art: Artifacts, c: Candidates, i: int) -> str:
+    if group == "search":
+        return f"matches your search '{_short(c.search_query[c.search_best[i]])}'"
+    if group == "basket":
+        pid = int(c.pids[i])
+        best_b, best_w = state.basket[-1], -1.0
+        for j, b in enumerate(reversed(state.basket[-8:])):
+            ids = _slice(art.nbr_ptr, art.nbr_ids, b)
+            hit = np.flatnonzero(ids == pid)
+            if len(hit):
+                weight = float(_slice(art.nbr_ptr, art.nbr_w, b)[hit[0]]) / (j + 1)
+                if weight > best_w:
+                    best_b, best_w = b, weight
+        return f"goes with {_short(art.name_of(best_b))} in your cart"
+    if group == "history":
+        n = int(c.count[i])
+        if n == 1:
+            return "bought once before"
+        days = c.interval_days[i]
+        if days >= 1:
+            return f"bought {n} times, usually every {round(days)} days"
+        return f"bought {n} times"
+    if group == "affinity":
+        aisle = art.aisle_names.get(int(art.aisle[c.pids[i]]), "")
+        return f"you often buy {_short(aisle)}" if aisle else "popular right now"
+    return "popular right now"

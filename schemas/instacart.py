@@ -191,18 +191,22 @@ def read_orders(path: Path) -> list[Order]:
     path = Path(path)
     # order_id -> [meta tuple, first line, {position: product_id}]
     orders: dict[int, tuple[tuple[int, int, int, int, int | None], int, dict[int, int]]] = {}
+    idx: tuple[int, ...] | None = None
     for line, row, cols, width in _open_rows(path):
+        if idx is None:
+            idx = tuple(cols[c] for c in ORDER_COLUMNS)
+        i_oid, i_user, i_number, i_dow, i_hour, i_days, i_pid, i_pos = idx
         try:
             if len(row) != width:
                 raise ValueError
-            oid = int(row[cols["order_id"]])
-            user = int(row[cols["user_id"]])
-            number = int(row[cols["order_number"]])
-            dow = int(row[cols["order_dow"]])
-            hour = int(row[cols["order_hour_of_day"]])
-            days = _days(row[cols["days_since_prior_order"]])
-            pid = int(row[cols["product_id"]])
-            pos = int(row[cols["add_to_cart_order"]])
+            oid = int(row[i_oid])
+            user = int(row[i_user])
+            number = int(row[i_number])
+            dow = int(row[i_dow])
+            hour = int(row[i_hour])
+            days = _days(row[i_days])
+            pid = int(row[i_pid])
+            pos = int(row[i_pos])
             ok = (
                 oid > 0 and user > 0 and number > 0 and 0 <= dow <= 6 and 0 <= hour <= 23
                 and (days is None or days >= 0) and pid > 0 and pos > 0
@@ -341,5 +345,5 @@ def orders_to_events(
     for user_id, history in _by_user(orders):
         for seq, event in enumerate(_user_events(history, catalog, search_rate, seed)):
             keyed.append((event.ts, user_id, seq, event))
-    keyed.sort(key=lambda t: t[:3])
+    keyed.sort()  # (ts, user_id, seq) is unique, so events themselves are never compared
     return [t[3] for t in keyed]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,26 +101,32 @@ def summarize(orders: list[Order], events: list[Event]) -> str:
     """A short human summary of a conversion (users, orders, events by type, time span)."""
     by_type = Counter(e.type for e in events)
     synthetic = sum(1 for e in events if isinstance(e, Search) and e.synthetic)
-    lines = [
-        f"users          {len({o.user_id for o in orders}):,}",
-        f"orders         {len(orders):,}",
-        f"events         {len(events):,}",
-        *(f"  {kind:<12} {by_type.get(kind, 0):,}" for kind in ("cart_add", "search", "checkout")),
-        f"synthetic searches {synthetic:,}",
+    rows = [
+        ("users", f"{len({o.user_id for o in orders}):,}"),
+        ("orders", f"{len(orders):,}"),
+        ("events", f"{len(events):,}"),
+        *(
+            (f"  {kind}", f"{by_type.get(kind, 0):,}")
+            for kind in ("cart_add", "search", "checkout")
+        ),
+        ("synthetic searches", f"{synthetic:,}"),
     ]
     if events:
         first, last = events[0].ts, events[-1].ts
-        lines.append(
-            f"time span      {_iso(first)} .. {_iso(last)} ({(last - first) / 86_400_000:.1f} days)"
-        )
+        days = (last - first) / 86_400_000
+        rows.append(("time span", f"{_iso(first)} .. {_iso(last)} ({days:.1f} days)"))
+    lines = [f"{label:<20}{value}" for label, value in rows]
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Read the catalog and orders, convert, write the log, print a summary."""
+    t0 = time.perf_counter()
     catalog = load_catalog(args.catalog)
     orders = _select_users(read_orders(args.orders), args.users)
+    t1 = time.perf_counter()
     events = orders_to_events(orders, catalog, search_rate=args.search_rate, seed=args.seed)
+    t2 = time.perf_counter()
     out: Path = args.out
     tmp = out.with_name(out.name + ".tmp")
     try:
@@ -132,6 +139,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         os.replace(tmp, out)
     except OSError as exc:
         raise InvalidData(f"{out}: cannot write the event log ({exc.strerror})") from exc
+    t3 = time.perf_counter()
     print(summarize(orders, events))
+    print(f"{'took':<20}read {t1 - t0:.2f} s, convert {t2 - t1:.2f} s, write {t3 - t2:.2f} s")
     print(f"wrote {out}")
     return 0

@@ -51,13 +51,14 @@ _QUALIFIERS = _wordset(
     calories zero diet style flavor flavored flavors flavour flavoured variety assorted
     new improved family value mini minis large small medium jumbo big extra super ultra pure
     simply real homestyle traditional authentic certified kosher vegan raw plain regular mild
-    hot spicy boneless skinless unsweetened sweetened salted unsalted lightly sliced whole
+    spicy boneless skinless unsweetened sweetened salted unsalted lightly sliced whole
     grade the and with from made brand pasture raised farm fed wild caught cage range"""
 )
 """Marketing and preparation words that never make a query on their own."""
 _WEAK_HEADS = _wordset(
     """blend mix mixes kit variety assortment selection collection combo multipack product
-    products pack packs"""
+    products pack packs food cream dogs half bar bars bags chunks bunch breast breasts crowns
+    whites thins pops singles sticks slices strips bites rolls wash spray powder oil butter"""
 )
 """Heads that say too little alone: kept with the word before (``"pancake mix"``)."""
 _CONTAINERS = _wordset(
@@ -157,6 +158,6 @@ def search_query_for(product: Product, catalog: Catalog, rng: random.Random) -> 
                 return fallback.lower()
         return None
     head, modifier = terms
-    if modifier and (head in _WEAK_HEADS or draw < MODIFIER_PROBABILITY):
+    if modifier and modifier != head and (head in _WEAK_HEADS or draw < MODIFIER_PROBABILITY):
         return f"{modifier} {head}"
     return head

@@ -63,3 +63,17 @@ def test_query_draws_exactly_one_number_whatever_the_name() -> None:
     search_query_for(Product(1, "100%", 100, 21), CATALOG, a)
     search_query_for(Product(2, "Organic Strawberry Yogurt", 24, 4), CATALOG, b)
     assert a.random() == b.random()
+
+
+@pytest.mark.parametrize(
+    ("name", "query"),
+    [
+        ("Mint Chocolate Chip Ice Cream", "ice cream"),
+        ("Organic Beef Hot Dogs", "hot dogs"),
+        ("Extra Virgin Olive Oil", "olive oil"),
+        ("Organic Half & Half", "half"),
+    ],
+)
+def test_compound_heads_always_keep_the_word_before(name: str, query: str) -> None:
+    rng = random.Random(0)
+    assert {search_query_for(Product(1, name, 24, 4), CATALOG, rng) for _ in range(20)} == {query}

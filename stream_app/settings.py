@@ -35,6 +35,10 @@ class Settings:
     kafka_home: str = ""
     """An unpacked Kafka distribution whose ``libs/`` to use instead of Maven (``KAFKA_HOME``)."""
     service_timeout_s: float = 90.0
+    kafka_controller_port: int = 0
+    """KRaft controller port of the local broker; 0 means the broker port + 1 (9093)."""
+    cache_dir: Path = Path("~/.cache/stream-app")
+    """Downloaded Kafka jars (outside the repository, reused by later runs)."""
 
     # --- topics -------------------------------------------------------------------------
     topic_cart_adds: str = "cart-adds"

@@ -1,0 +1,29 @@
+"""Local services for development, tests and the demo: Kafka (KRaft, from Maven jars) and Redis.
+
+``stream-app services up | down | status`` is a thin CLI over :func:`services_up`,
+:func:`services_down` and :func:`services_status`; :func:`ensure_topics` is what a worker
+calls to make sure its input topics exist, co-partitioned.
+"""
+
+from stream_app.services.kafka import kafka_answers
+from stream_app.services.redis import redis_answers
+from stream_app.services.stack import (
+    ServiceReport,
+    input_topics,
+    services_down,
+    services_status,
+    services_up,
+)
+from stream_app.services.topics import ensure_topics, topic_partitions
+
+__all__ = [
+    "ServiceReport",
+    "ensure_topics",
+    "input_topics",
+    "kafka_answers",
+    "redis_answers",
+    "services_down",
+    "services_status",
+    "services_up",
+    "topic_partitions",
+]

@@ -1,0 +1,314 @@
+"""`services up | down | status` for the whole local stack: Kafka, Redis and the input topics.
+
+``up`` reuses whatever healthy Kafka/Redis already answers at the configured address, starts
+what is missing, and returns only when both answer (Kafka: a metadata request; Redis: PING).
+``down`` stops only what ``up`` started, identified by pid files under the state dir.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from schemas.errors import ServiceError
+from stream_app.services.kafka import (
+    KafkaLayout,
+    kafka_answers,
+    resolve_jars,
+    start_kafka,
+)
+from stream_app.services.procs import (
+    Address,
+    OwnedProcess,
+    file_lock,
+    port_open,
+    read_owned,
+    stop,
+    tail,
+)
+from stream_app.services.redis import RedisLayout, redis_answers, start_redis
+from stream_app.services.topics import ensure_topics, topic_partitions
+from stream_app.settings import Settings
+
+__all__ = [
+    "ServiceReport",
+    "input_topics",
+    "services_down",
+    "services_status",
+    "services_up",
+]
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ServiceReport:
+    """What one service is doing after ``up``/``down``/``status``."""
+
+    name: str
+    address: str
+    state: str
+    """``started``, ``running`` (ours), ``reused`` (not ours), ``stopped``, ``absent``,
+    ``foreign`` (the port answers but not as this service)."""
+    pid: int | None = None
+    log: Path | None = None
+
+    @property
+    def answering(self) -> bool:
+        """Whether the service answers at its address."""
+        return self.state in {"started", "running", "reused"}
+
+
+def input_topics(settings: Settings) -> list[str]:
+    """The co-partitioned topics ``up`` provisions: the three inputs and the dead letters."""
+    return [
+        settings.topic_cart_adds,
+        settings.topic_searches,
+        settings.topic_checkouts,
+        settings.topic_dead_letters,
+    ]
+
+
+def _layouts(settings: Settings) -> tuple[Path, KafkaLayout, RedisLayout]:
+    state = settings.state_dir.expanduser().resolve()
+    return state, KafkaLayout(state / "kafka"), RedisLayout(state / "redis")
+
+
+def _redis_addr(url: str) -> Address:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return Address(parts.hostname or "localhost", parts.port or 6379)
+
+
+def _controller_port(settings: Settings, broker: Address) -> int:
+    return settings.kafka_controller_port or broker.port + 1
+
+
+def _show(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _wait(
+    name: str,
+    probe: Callable[[], dict | None],
+    addr: Address,
+    proc: OwnedProcess | None,
+    log: Path,
+    deadline: float,
+) -> dict:
+    while True:
+        if port_open(addr, 0.5):
+            info = probe()
+            if info is not None:
+                return info
+        if proc is not None and not proc.alive():
+            raise ServiceError(
+                f"{name} exited during start-up; end of {_show(log)}: {tail(log, 3)}"
+            )
+        if time.monotonic() > deadline:
+            raise ServiceError(
+                f"{name} did not answer at {addr} in time (STREAM_APP_SERVICE_TIMEOUT_S); "
+                f"see {_show(log)}"
+            )
+        time.sleep(0.3)
+
+
+def services_up(
+    settings: Settings, say: Say = print, *, topics: bool = True
+) -> list[ServiceReport]:
+    """Start (or reuse) Kafka and Redis and provision the input topics; idempotent."""
+    state, klayout, rlayout = _layouts(settings)
+    kaddr = Address.parse(settings.kafka_bootstrap)
+    raddr = _redis_addr(settings.redis_url)
+    with file_lock(state / "services.lock"):
+        t0 = time.monotonic()
+        deadline = t0 + settings.service_timeout_s
+
+        # --- decide, then start what is missing (both start before we wait for either) ---
+        kproc = read_owned(klayout.pid_file)
+        kstate = "running" if kproc else "reused"
+        if kproc is None and not port_open(kaddr):
+            ctrl = Address(kaddr.host, _controller_port(settings, kaddr))
+            if not kaddr.is_local:
+                raise ServiceError(
+                    f"no Kafka answers at {kaddr} and it is not a local address we can start"
+                )
+            if port_open(ctrl):
+                raise ServiceError(
+                    f"Kafka controller port {ctrl.port} is taken by another process; "
+                    "free it or set STREAM_APP_KAFKA_CONTROLLER_PORT"
+                )
+            libs = resolve_jars(
+                settings.kafka_version, settings.cache_dir, settings.kafka_home, say
+            )
+            say(
+                f"kafka: starting a single-node KRaft broker on {kaddr} "
+                f"(controller {ctrl.port}, jars {_show(libs)})..."
+            )
+            t0 = time.monotonic()
+            deadline = t0 + settings.service_timeout_s
+            kproc = start_kafka(klayout, libs, kaddr, ctrl.port, settings.partitions, say)
+            kstate = "started"
+        elif kproc is None and kafka_answers(settings.kafka_bootstrap) is None:
+            raise ServiceError(
+                f"port {kaddr.port} is taken by something that is not Kafka (no answer to a "
+                f"metadata request at {kaddr}); stop it or set STREAM_APP_KAFKA_BOOTSTRAP"
+            )
+
+        rproc = read_owned(rlayout.pid_file)
+        rstate = "running" if rproc else "reused"
+        if rproc is None and not port_open(raddr):
+            if not raddr.is_local:
+                raise ServiceError(
+                    f"no Redis answers at {raddr} and it is not a local address we can start"
+                )
+            say(f"redis: starting redis-server on {raddr}...")
+            rproc = start_redis(rlayout, raddr, say)
+            rstate = "started"
+        elif rproc is None and redis_answers(settings.redis_url) is None:
+            raise ServiceError(
+                f"port {raddr.port} is taken by something that is not a usable Redis (no PONG "
+                f"at {settings.redis_url}); stop it or set STREAM_APP_REDIS_URL"
+            )
+
+        # --- wait until both answer ------------------------------------------------------
+        rinfo = _wait(
+            "redis", lambda: redis_answers(settings.redis_url), raddr, rproc, rlayout.log, deadline
+        )
+        rreport = ServiceReport(
+            "redis",
+            settings.redis_url,
+            rstate,
+            rproc.pid if rproc else None,
+            rlayout.log if rproc else None,
+        )
+        say(_up_line(rreport, f"Redis {rinfo['version']}"))
+        klog = klayout.logs / "server.log"
+        try:
+            kinfo = _wait(
+                "kafka",
+                lambda: kafka_answers(settings.kafka_bootstrap),
+                kaddr,
+                kproc,
+                klog if kproc else klayout.logs / "stdout.log",
+                deadline,
+            )
+        except ServiceError:
+            if kstate == "started" and kproc is not None:
+                stop(kproc, klayout.pid_file, grace_s=5)
+            raise
+        kreport = ServiceReport(
+            "kafka",
+            settings.kafka_bootstrap,
+            kstate,
+            kproc.pid if kproc else None,
+            klog if kproc else None,
+        )
+        took = f", answered after {time.monotonic() - t0:.1f} s" if kstate == "started" else ""
+        say(_up_line(kreport, f"cluster {kinfo.get('cluster_id')}{took}"))
+
+        if topics:
+            names = input_topics(settings)
+            created = ensure_topics(
+                settings.kafka_bootstrap,
+                names,
+                settings.partitions,
+                timeout_s=settings.service_timeout_s,
+            )
+            verb = f"created {', '.join(created)}" if created else "present"
+            say(f"topics: {verb} ({len(names)} topics x {settings.partitions} partitions)")
+    return [kreport, rreport]
+
+
+def _up_line(report: ServiceReport, what: str) -> str:
+    if report.state == "reused":
+        return (
+            f"{report.name}: reusing the {what} already answering at {report.address} "
+            "(not started by stream-app; `down` leaves it alone)"
+        )
+    verb = "started" if report.state == "started" else "already running"
+    log = f"; log: {_show(report.log)}" if report.log else ""
+    return f"{report.name}: {verb} at {report.address} (pid {report.pid}, {what}){log}"
+
+
+def services_down(settings: Settings, say: Say = print) -> list[ServiceReport]:
+    """Stop the Kafka and Redis that ``up`` started (pid files); never anything else."""
+    state, klayout, rlayout = _layouts(settings)
+    reports: list[ServiceReport] = []
+    with file_lock(state / "services.lock"):
+        for name, address, pid_file, log in (
+            ("kafka", settings.kafka_bootstrap, klayout.pid_file, klayout.logs / "server.log"),
+            ("redis", settings.redis_url, rlayout.pid_file, rlayout.log),
+        ):
+            proc = read_owned(pid_file)
+            if proc is None:
+                say(f"{name}: nothing started by stream-app is running (state dir {_show(state)})")
+                reports.append(ServiceReport(name, address, "absent"))
+                continue
+            t0 = time.monotonic()
+            killed = stop(proc, pid_file)
+            how = "killed after the grace period" if killed else "stopped"
+            say(f"{name}: {how} pid {proc.pid} in {time.monotonic() - t0:.1f} s; log: {_show(log)}")
+            reports.append(ServiceReport(name, address, "stopped", proc.pid, log))
+    return reports
+
+
+def services_status(settings: Settings, say: Say = print) -> list[ServiceReport]:
+    """What runs where: ours (with pid and log), somebody else's, or nothing."""
+    _, klayout, rlayout = _layouts(settings)
+    checks = (
+        (
+            "kafka",
+            settings.kafka_bootstrap,
+            Address.parse(settings.kafka_bootstrap),
+            klayout.pid_file,
+            klayout.logs / "server.log",
+            lambda: kafka_answers(settings.kafka_bootstrap),
+        ),
+        (
+            "redis",
+            settings.redis_url,
+            _redis_addr(settings.redis_url),
+            rlayout.pid_file,
+            rlayout.log,
+            lambda: redis_answers(settings.redis_url),
+        ),
+    )
+    reports = []
+    for name, address, addr, pid_file, log, probe in checks:
+        proc = read_owned(pid_file)
+        info = probe() if port_open(addr) else None
+        if info is not None and proc is not None:
+            report = ServiceReport(name, address, "running", proc.pid, log)
+            text = (
+                f"running at {address} (started by stream-app, pid {proc.pid}); log: {_show(log)}"
+            )
+        elif info is not None:
+            report = ServiceReport(name, address, "reused")
+            text = f"answering at {address} (not started by stream-app)"
+        elif proc is not None:
+            report = ServiceReport(name, address, "absent", proc.pid, log)
+            text = f"pid {proc.pid} (ours) is running but does not answer yet at {address}"
+        elif port_open(addr):
+            report = ServiceReport(name, address, "foreign")
+            text = f"port {addr.port} is taken by something that is not {name}"
+        else:
+            report = ServiceReport(name, address, "absent")
+            text = f"not running (expected at {address}); start it with `stream-app services up`"
+        say(f"{name}: {text}")
+        reports.append(report)
+    if reports[0].answering:
+        try:
+            parts = topic_partitions(settings.kafka_bootstrap)
+        except ServiceError as exc:
+            say(f"topics: cannot list ({exc})")
+        else:
+            shown = ", ".join(f"{t}={parts.get(t, 'missing')}" for t in input_topics(settings))
+            say(f"topics (partitions): {shown}")
+    return reports

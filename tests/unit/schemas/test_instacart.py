@@ -7,6 +7,8 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.catalog import Catalog, Product, load_catalog
 from schemas.errors import ConfigError, InvalidData
@@ -277,3 +279,38 @@ def test_bad_arguments_are_config_errors(orders: list[Order], catalog: Catalog) 
 def test_events_round_trip_through_encode_and_decode(orders: list[Order], catalog: Catalog) -> None:
     events = orders_to_events(orders, catalog, search_rate=0.3, seed=0)
     assert [decode(encode(e), catalog) for e in events] == events
+
+
+order_shapes = st.lists(
+    st.tuples(
+        st.integers(0, 6),  # dow
+        st.integers(0, 23),  # hour
+        st.integers(0, 30),  # days since prior
+        st.lists(st.sampled_from([196, 12, 5]), max_size=6),  # products
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories=st.lists(order_shapes, min_size=1, max_size=4), rate=st.sampled_from([0, 0.5, 1]))
+def test_any_history_gives_strictly_increasing_times_and_checkouts_last(
+    histories: list[list[tuple[int, int, int, list[int]]]], rate: float
+) -> None:
+    orders = [
+        Order(100 * u + n, u, n, dow, hour, None if n == 1 else days, tuple(products))
+        for u, shapes in enumerate(histories, start=1)
+        for n, (dow, hour, days, products) in enumerate(shapes, start=1)
+    ]
+    events = orders_to_events(orders, small_catalog(), search_rate=rate, seed=1)
+    assert sum(isinstance(e, Checkout) for e in events) == len(orders)
+    for user_events in by_user(events).values():
+        assert all(a.ts < b.ts for a, b in pairwise(user_events))
+        current: set[int | None] = set()
+        for event in user_events:
+            if isinstance(event, CartAdd):
+                current.add(event.order_id)
+            elif isinstance(event, Checkout):
+                assert current <= {event.order_id}  # adds of an order all precede its checkout
+                current = set()

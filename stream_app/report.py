@@ -43,6 +43,7 @@ _COLUMNS = (
     ("hr20", "HR@20"),
     ("next_basket_recall", "next-basket Recall@{k}"),
     ("rescore_ms_p50", "rescore ms p50"),
+    ("rescore_ms_p90", "rescore ms p90"),
 )
 _EPOCH_MS = 10**12
 

@@ -11,7 +11,8 @@
 
 and writes ``index.html`` plus one PNG per plot that has data: HR@K by cart position, by history
 length and by repeat/new target (grouped bars, one colour per method), and the sliding-window
-HR over replay time (one line per method; x values above 10^12 are read as epoch ms).
+HR over replay time (one line per method; x values above 10^12 are read as epoch ms, others are
+labelled with the result's optional ``"window_x_label"``, e.g. "days since the first test event").
 Every key is optional: a missing number shows as "—", a plot without data is left out.
 """
 
@@ -93,7 +94,9 @@ def _bar_plot(
     return True
 
 
-def _window_plot(methods: Mapping[str, Mapping[str, Any]], k: int, path: Path) -> bool:
+def _window_plot(
+    methods: Mapping[str, Mapping[str, Any]], k: int, path: Path, x_label: str
+) -> bool:
     series: dict[str, tuple[list[Any], list[float]]] = {}
     for name, m in methods.items():
         points = [
@@ -114,7 +117,7 @@ def _window_plot(methods: Mapping[str, Mapping[str, Any]], k: int, path: Path) -
         if as_time:
             xs = [datetime.fromtimestamp(x / 1000, tz=UTC) for x in xs]
         ax.plot(xs, ys, label=name, linewidth=1.2)
-    ax.set_xlabel("replay time (event time, UTC)" if as_time else "events replayed")
+    ax.set_xlabel("replay time (event time, UTC)" if as_time else x_label)
     ax.set_ylabel(f"HR@{k}")
     ax.set_title(f"Sliding-window HR@{k} over the replay")
     ax.set_ylim(bottom=0)
@@ -183,7 +186,9 @@ def write_report(result: Mapping[str, Any], out_dir: Path) -> Path:
     for key, title, _known in _SLICES:
         if _bar_plot(methods, key, title, k, out_dir / f"{key}.png"):
             figures.append((f"{key}.png", f"HR@{k} {title}"))
-    if _window_plot(methods, k, out_dir / "window_hr.png"):
+    x_label = result.get("window_x_label")
+    x_label = x_label if isinstance(x_label, str) and x_label else "replay progress"
+    if _window_plot(methods, k, out_dir / "window_hr.png", x_label):
         figures.append(("window_hr.png", f"Sliding-window HR@{k} over replay time"))
 
     facts = [

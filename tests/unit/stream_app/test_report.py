@@ -54,6 +54,13 @@ def test_full_result_gives_table_and_four_plots(tmp_path: Path) -> None:
     assert "n_users: 382" in page
 
 
+def test_window_x_label_is_used_for_non_time_axes(tmp_path: Path) -> None:
+    result = {"window_x_label": "days since the first test event", "methods": {"a": method(0.3)}}
+    index = write_report(result, tmp_path)
+    assert "window_hr.png" in referenced_images(index.read_text())
+    assert "window_x_label: days since the first test event" in index.read_text()
+
+
 def test_window_hr_with_epoch_ms_is_plotted_as_time(tmp_path: Path) -> None:
     result = {"k": 10, "methods": {"streaming": method(0.4, start_ts=1_483_228_800_000)}}
     index = write_report(result, tmp_path)

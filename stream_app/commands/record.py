@@ -1,19 +1,37 @@
-"""`stream-app record` (not implemented yet)."""
+"""`stream-app record --out LOG.jsonl`: dump the input topics back to an event log."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from schemas.errors import StreamAppError
 from stream_app.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `record` subcommand."""
-    p = sub.add_parser("record", help="(not implemented yet)")
+    p = sub.add_parser(
+        "record",
+        help="dump the input topics to an event log (JSON lines, ordered by ts)",
+        description=(
+            "Read cart-adds, searches and checkouts from the beginning and write every valid "
+            "event to LOG ordered by event time; stops after --timeout seconds without a "
+            "new message. Invalid values are counted and left out."
+        ),
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="LOG.jsonl")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                   help="stop after S seconds without a message (default 5)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Not implemented yet."""
-    raise StreamAppError("'record' is not implemented yet")
+    """Record and summarise."""
+    from stream_app.replay import record
+
+    n, skipped = record(settings, args.out, timeout_s=args.timeout)
+    print(f"wrote {n} events to {args.out}")
+    if skipped:
+        reasons = ", ".join(f"{r}: {c}" for r, c in skipped.most_common())
+        print(f"left out {sum(skipped.values())} invalid values ({reasons})")
+    return 0

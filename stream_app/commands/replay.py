@@ -1,19 +1,56 @@
-"""`stream-app replay` (not implemented yet)."""
+"""`stream-app replay LOG.jsonl`: publish an event log to the input topics."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from schemas.errors import StreamAppError
 from stream_app.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `replay` subcommand."""
-    p = sub.add_parser("replay", help="(not implemented yet)")
+    p = sub.add_parser(
+        "replay",
+        help="publish an event log (JSON lines) to Kafka",
+        description=(
+            "Publish each event of LOG to the topic of its type (cart-adds, searches, "
+            "checkouts), keyed by str(user_id), Kafka timestamp = the event's ts, in file "
+            "order. Default pace: --max."
+        ),
+    )
+    p.add_argument("log", type=Path, metavar="LOG.jsonl")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, help="X times event time (1 = real time)")
+    pace.add_argument("--rate", type=float, help="N events per second")
+    pace.add_argument("--max", action="store_true", help="as fast as possible (default)")
+    p.add_argument("--skip-bad", action="store_true", help="skip (and count) bad lines")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Not implemented yet."""
-    raise StreamAppError("'replay' is not implemented yet")
+    """Read the log (failing on the first bad line unless --skip-bad), publish, summarise."""
+    from schemas.errors import ConfigError
+    from stream_app.replay import LogReader, Pace, publish
+
+    for name in ("speed", "rate"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"--{name} must be positive, got {value}")
+    reader = LogReader(args.log, skip_bad=args.skip_bad)
+    events = list(reader)
+    stats = publish(
+        events, settings, pace=Pace(args.speed, args.rate), total=len(events),
+        progress=not args.no_progress,
+    )
+    topics = ", ".join(f"{t}: {n}" for t, n in sorted(stats.by_topic.items()))
+    print(
+        f"published {stats.events} events in {stats.seconds:.2f}s ({stats.rate:,.0f} events/s) "
+        f"to {settings.kafka_bootstrap} [{topics}]"
+    )
+    if reader.bad:
+        reasons = ", ".join(f"{r}: {n}" for r, n in reader.bad.most_common())
+        n_bad = sum(reader.bad.values())
+        print(f"skipped {n_bad} bad lines ({reasons}); first: {reader.first_bad}")
+    return 0

@@ -1,19 +1,55 @@
-"""`stream-app worker` (not implemented yet)."""
+"""`stream-app worker`: run the Faust worker that keeps every shopper's answer fresh in Redis."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
-from schemas.errors import StreamAppError
 from stream_app.settings import Settings
+
+DESCRIPTION = """\
+Consume the cart-adds, searches and checkouts topics, keep each shopper's state in a
+changelog-backed Faust table, rescore touched shoppers once per batch and write their top-K to
+Redis (one pipelined round trip per batch). Serves GET /recommendations/{user_id} on
+--web-port. Needs `stream-app build` first (artifacts in STREAM_APP_ARTIFACTS_DIR).
+
+Several workers: start more processes with the same STREAM_APP_APP_ID (the consumer group) and
+a different --web-port each; Kafka spreads the partitions (STREAM_APP_PARTITIONS, default 8)
+over them and Faust moves the table state with the partitions."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `worker` subcommand."""
-    p = sub.add_parser("worker", help="(not implemented yet)")
+    p = sub.add_parser(
+        "worker",
+        help="run the streaming worker (Faust) with its web endpoint",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--web-port", type=int, help="HTTP port (default STREAM_APP_WEB_PORT)")
+    p.add_argument("--loglevel", help="log level (default STREAM_APP_LOG_LEVEL)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Not implemented yet."""
-    raise StreamAppError("'worker' is not implemented yet")
+    """Ensure the topics exist, load the artifacts, run the worker until stopped."""
+    import faust
+
+    from scorers import Artifacts, LinearModel
+    from stream_app.app import create_app, input_topics
+    from stream_app.services.topics import ensure_topics
+
+    if args.web_port:
+        settings = replace(settings, web_port=args.web_port)
+    ensure_topics(
+        settings.kafka_bootstrap,
+        [*input_topics(settings), settings.topic_dead_letters],
+        settings.partitions,
+    )
+    artifacts = Artifacts.load(settings.artifacts_dir)
+    if settings.model_path is not None:
+        artifacts = artifacts.with_model(LinearModel.load(settings.model_path))
+    app = create_app(settings, artifacts=artifacts)
+    worker = faust.Worker(app, loglevel=args.loglevel or settings.log_level)
+    worker.execute_from_commandline()
+    return 0

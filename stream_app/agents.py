@@ -1,0 +1,303 @@
+"""The worker's steps, free of Faust: decode → update → write back → rank → sink.
+
+:mod:`stream_app.app` wires these into one Faust agent; everything here takes plain values
+(:class:`Incoming` messages, a mutable mapping as the state table, a :class:`Sink`) so it is
+unit-testable and the offline twin (:func:`replay_offline`) runs the very same calls.
+
+Coalescing: a batch of messages is decoded, each user's events are applied *in event-time
+order* (see :func:`order_for_apply`), each touched user's state is written back to the table
+once, each touched user is rescored once, and all answers go to the sink in one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable, MutableMapping, Sequence
+from dataclasses import dataclass, replace
+
+from features import FeatureConfig, UserState, apply, empty_state
+from schemas.errors import InvalidEvent
+from schemas.events import Event, decode
+from schemas.recommendation import Recommendation
+from scorers import Artifacts, recommend
+from stream_app.deadletter import DeadLetter, Decision, dead_letter, decide
+from stream_app.sinks import Sink, wall_ms, write_until_done
+
+__all__ = [
+    "DecayNotes",
+    "Incoming",
+    "Pipeline",
+    "feature_config",
+    "order_for_apply",
+    "replay_offline",
+    "user_key",
+]
+
+log = logging.getLogger(__name__)
+
+
+def user_key(user_id: int) -> bytes:
+    """The Kafka/table key of a user: ``str(user_id)`` as bytes (what producers must use).
+
+    >>> user_key(42)
+    b'42'
+    """
+    return str(user_id).encode()
+
+
+def feature_config(artifacts: Artifacts, session_gap_ms: int) -> FeatureConfig:
+    """The config the worker applies events with: the artifacts' one, session gap from settings."""
+    return replace(artifacts.config, session_gap_ms=session_gap_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One consumed message, as plain values."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def order_for_apply(decoded: Sequence[tuple[Incoming, Event]]) -> list[tuple[Incoming, Event]]:
+    """Events in the order they are applied: by event time, arrival order among equals.
+
+    The three topics are consumed independently, so a user's checkout can arrive before the
+    cart adds it closes; inside a batch, event time restores the producer's order.
+
+    >>> from schemas.events import CartAdd, Checkout
+    >>> m = Incoming("t", 0, 0, b"7", b"")
+    >>> out = order_for_apply([(m, Checkout("c", 7, 1_500_000_000_009)),
+    ...                        (m, CartAdd("a", 7, 5, 1_500_000_000_001))])
+    >>> [e.event_id for _, e in out]
+    ['a', 'c']
+    """
+    return sorted(decoded, key=lambda pair: pair[1].ts)
+
+
+class DecayNotes:
+    """Worker-local note of answers whose search context is still fading.
+
+    ``user -> (event_ts of the answer, wall ms it was written)``; bounded (oldest notes are
+    dropped beyond ``capacity``). Lost on restart or rebalance, which only delays fading until
+    the user's next event.
+    """
+
+    def __init__(self, capacity: int = 50_000) -> None:
+        self.capacity = capacity
+        self._notes: OrderedDict[int, tuple[int, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._notes)
+
+    def note(self, user_id: int, event_ts: int, written_ms: int) -> None:
+        """Remember an answer written at ``written_ms`` reflecting events up to ``event_ts``."""
+        self._notes[user_id] = (event_ts, written_ms)
+        self._notes.move_to_end(user_id)
+        while len(self._notes) > self.capacity:
+            self._notes.popitem(last=False)
+
+    def forget(self, user_id: int) -> None:
+        """Stop rescoring ``user_id`` on the timer."""
+        self._notes.pop(user_id, None)
+
+    def clear(self) -> None:
+        """Forget everyone (partitions were revoked: other workers own those users now)."""
+        self._notes.clear()
+
+    def due(self, now_wall_ms: int, limit: int) -> list[tuple[int, int]]:
+        """Up to ``limit`` ``(user, now_ms)`` pairs, least recently written first, where
+        ``now_ms`` = the answer's event time + the wall time elapsed since it was written."""
+        out = []
+        for user, (event_ts, written) in self._notes.items():
+            out.append((user, event_ts + max(0, now_wall_ms - written)))
+            if len(out) >= limit:
+                break
+        return out
+
+
+def search_fading(state: UserState, now_ms: int, config: FeatureConfig) -> bool:
+    """Whether the user's search context still changes the answer as time passes.
+
+    True while the newest search is younger than four half-lives (weight above 1/16) and
+    within the search TTL.
+
+    >>> from features import DEFAULT_CONFIG
+    >>> s = UserState(1, last_ts=10, searches=(("milk", 10),))
+    >>> [search_fading(s, 10 + minutes * 60_000, DEFAULT_CONFIG) for minutes in (1, 60)]
+    [True, False]
+    """
+    if not state.searches:
+        return False
+    age = now_ms - state.searches[-1][1]
+    horizon = min(4 * config.search_half_life_ms, config.search_ttl_ms)
+    return age < horizon
+
+
+class Pipeline:
+    """The worker's steps for one app: holds the artifacts, the sink and the decay notes."""
+
+    def __init__(
+        self,
+        artifacts: Artifacts,
+        sink: Sink,
+        *,
+        config: FeatureConfig,
+        k: int = 10,
+        max_event_bytes: int = 16 * 1024,
+        notes_capacity: int = 50_000,
+    ) -> None:
+        self.artifacts = artifacts
+        self.sink = sink
+        self.config = config
+        self.k = k
+        self.max_event_bytes = max_event_bytes
+        self.known_products = frozenset(
+            pid for pid, name in enumerate(artifacts.names) if pid > 0 and name
+        )
+        self.notes = DecayNotes(notes_capacity)
+        self.lock = asyncio.Lock()
+        self.stats: dict[str, int] = {"events": 0, "dead_letters": 0, "answers": 0, "batches": 0}
+
+    # -- decode -------------------------------------------------------------------------
+    def decode(
+        self, batch: Sequence[Incoming]
+    ) -> tuple[list[tuple[Incoming, Event]], list[DeadLetter]]:
+        """Validate every message; rejects become dead letters, the rest go on."""
+        good: list[tuple[Incoming, Event]] = []
+        bad: list[DeadLetter] = []
+        for msg in batch:
+            try:
+                event = decode(msg.value or b"", self.known_products, self.max_event_bytes)
+                if msg.key != user_key(event.user_id):
+                    raise InvalidEvent(
+                        "key_mismatch",
+                        f"message key {msg.key!r} is not the event's user_id {event.user_id}",
+                    )
+            except InvalidEvent as exc:
+                bad.append(self._reject(exc, "decode", msg))
+                continue
+            good.append((msg, event))
+        return good, bad
+
+    # -- update -------------------------------------------------------------------------
+    def load_state(self, table: MutableMapping[bytes, bytes], user_id: int) -> UserState:
+        """The user's state from the table, else seeded from batch history, else empty."""
+        raw = table.get(user_key(user_id))
+        if raw is not None:
+            return UserState.from_bytes(raw)
+        return self.artifacts.seed_state(user_id) or empty_state(user_id)
+
+    def update(
+        self, table: MutableMapping[bytes, bytes], decoded: Sequence[tuple[Incoming, Event]]
+    ) -> tuple[dict[int, UserState], list[DeadLetter]]:
+        """Apply the events to their users' states (in event-time order); the touched states."""
+        states: dict[int, UserState] = {}
+        bad: list[DeadLetter] = []
+        for msg, event in order_for_apply(decoded):
+            user = event.user_id
+            state = states.get(user)
+            if state is None:
+                state = self.load_state(table, user)
+            try:
+                states[user] = apply(state, event, self.config)
+            except Exception as exc:
+                if decide(exc) is not Decision.SKIP:
+                    raise
+                bad.append(self._reject(exc, "apply", msg))
+                states[user] = state
+        self.stats["events"] += len(decoded)
+        return states, bad
+
+    @staticmethod
+    def write_back(table: MutableMapping[bytes, bytes], states: dict[int, UserState]) -> None:
+        """Assign every touched state to the table (Faust logs only what is assigned)."""
+        for user, state in states.items():
+            table[user_key(user)] = state.to_bytes()
+
+    # -- rank + sink --------------------------------------------------------------------
+    def rank(
+        self, states: dict[int, UserState], now_ms: dict[int, int] | None = None
+    ) -> list[Recommendation]:
+        """One answer per touched user (event time by default, or ``now_ms[user]``)."""
+        at = now_ms or {}
+        return [
+            recommend(state, self.artifacts, self.k, now_ms=at.get(user))
+            for user, state in states.items()
+        ]
+
+    async def write(
+        self,
+        answers: Sequence[Recommendation],
+        states: dict[int, UserState],
+        now_ms: dict[int, int] | None = None,
+    ) -> None:
+        """Write all answers in one sink call (retrying), then update the decay notes."""
+        await write_until_done(self.sink, answers)
+        written = wall_ms()
+        at = now_ms or {}
+        for reco in answers:
+            user = reco.user_id
+            assert user is not None
+            state = states[user]
+            scored_at = at.get(user, state.last_ts)
+            if search_fading(state, scored_at, self.config):
+                # stored so that ``due`` later gives scored_at + the wall time since now
+                self.notes.note(user, state.last_ts, written - (scored_at - state.last_ts))
+            else:
+                self.notes.forget(user)
+        self.stats["answers"] += len(answers)
+
+    async def rescore_faded(self, table: MutableMapping[bytes, bytes], limit: int = 2000) -> int:
+        """Timer step: rescore users whose search context faded since their last answer."""
+        async with self.lock:
+            due = self.notes.due(wall_ms(), limit)
+            if not due:
+                return 0
+            states = {user: self.load_state(table, user) for user, _ in due}
+            now_ms = dict(due)
+            answers = self.rank(states, now_ms)
+            await self.write(answers, states, now_ms)
+            return len(answers)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _reject(self, exc: BaseException, stage: str, msg: Incoming) -> DeadLetter:
+        self.stats["dead_letters"] += 1
+        log.warning(
+            "dead letter: %s at %s %s[%d]@%d", exc, stage, msg.topic, msg.partition, msg.offset
+        )
+        return dead_letter(
+            exc,
+            stage=stage,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=msg.key,
+            raw=msg.value,
+        )
+
+
+def replay_offline(
+    events: Iterable[Event],
+    artifacts: Artifacts,
+    *,
+    config: FeatureConfig,
+    k: int = 10,
+) -> dict[int, Recommendation]:
+    """The offline twin of the worker: fold each user's events, rank once at the end.
+
+    Same calls as the worker (``seed_state``/``empty_state``, ``apply``, ``recommend``), so
+    the answer per user is what the worker leaves in Redis after consuming ``events``.
+    """
+    states: dict[int, UserState] = {}
+    for event in sorted(events, key=lambda e: e.ts):
+        user = event.user_id
+        state = states.get(user)
+        if state is None:
+            state = artifacts.seed_state(user) or empty_state(user)
+        states[user] = apply(state, event, config)
+    return {user: recommend(state, artifacts, k) for user, state in states.items()}

@@ -1,0 +1,165 @@
+"""The Faust app, in data-flow order: input topics → one agent → user-state table → Redis.
+
+``create_app(settings)`` builds a fresh app (no module-level config), so tests and the demo
+make apps with their own ids, topics and key prefixes. The steps themselves live in
+:mod:`stream_app.agents`; this module only wires them into Faust.
+
+Faust traps handled here (each cost a debugging session somewhere):
+
+* **Writing a table inside ``take()``/``take_events()``** fails ("Cannot modify table key from
+  outside of stream iteration", faust-streaming#497): the batch body has no current event. The
+  table therefore uses ``use_partitioner=True`` with raw ``str(user_id)`` keys, so the changelog
+  partition is chosen by the same murmur2 partitioner producers use for the input topics:
+  changelog partition == input partition, as recovery expects.
+* **``take_events()`` acks in a ``finally``** that also runs when the generator is closed after
+  the body raised, so a failed batch would be committed. The body never raises into Faust:
+  invalid events are dead-lettered, sink failures retried, and anything else ends the
+  process without a commit (:func:`stream_app.deadletter.stop_worker`).
+* **No ordering across topics**, even co-partitioned ones: Faust round-robins topics, so a
+  checkout can be delivered before the cart adds it closes. :class:`EventTimeScheduler`
+  hands each fetched record set to the stream in timestamp order (producers set the Kafka
+  timestamp to the event's ``ts``) and the agent applies a batch in event-time order.
+* Values are consumed as raw bytes: a Faust codec error would be logged and the message
+  skipped by Faust itself, invisible to the dead-letter policy.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import faust
+
+from scorers import Artifacts
+from stream_app.agents import Incoming, Pipeline, feature_config
+from stream_app.deadletter import stop_worker
+from stream_app.serving import AsyncReader
+from stream_app.settings import Settings
+from stream_app.sinks import RedisSink, Sink
+from stream_app.web import register_views
+
+__all__ = ["EventTimeScheduler", "create_app", "input_topics"]
+
+log = logging.getLogger(__name__)
+
+RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+
+class EventTimeScheduler:
+    """Faust consumer scheduler: deliver a fetched record set in Kafka-timestamp order.
+
+    Each partition's records keep their offset order (``heapq.merge`` never reorders within
+    one input); across partitions and topics the earliest timestamp goes first.
+    """
+
+    def iterate(self, records: Mapping[Any, list]) -> Iterator[tuple[Any, Any]]:
+        """``(tp, record)`` pairs merged by ``record.timestamp``."""
+        streams = [_stamped(tp, recs) for tp, recs in records.items()]
+        for _, tp, record in heapq.merge(*streams, key=lambda t: t[0]):
+            yield tp, record
+
+
+def _stamped(tp: Any, records: list) -> Iterator[tuple[int, Any, Any]]:
+    # a function, not a nested generator expression: that would late-bind ``tp``
+    return ((r.timestamp, tp, r) for r in records)
+
+
+def input_topics(settings: Settings) -> list[str]:
+    """The three co-partitioned input topics."""
+    return [settings.topic_cart_adds, settings.topic_searches, settings.topic_checkouts]
+
+
+def create_app(
+    settings: Settings, *, artifacts: Artifacts | None = None, sink: Sink | None = None
+) -> faust.App:
+    """A Faust app scoring the input topics of ``settings`` into Redis (or ``sink``)."""
+    artifacts = artifacts if artifacts is not None else Artifacts.load(settings.artifacts_dir)
+    if sink is None:
+        sink = RedisSink.from_url(settings.redis_url, settings.reco_prefix)
+    pipeline = Pipeline(
+        artifacts,
+        sink,
+        config=feature_config(artifacts, settings.session_gap_ms),
+        k=settings.k,
+        max_event_bytes=settings.max_event_bytes,
+    )
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        ConsumerScheduler=EventTimeScheduler,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        autodiscover=False,
+    )
+
+    # --- topics -> agent -> table -> sink ---------------------------------------------------
+    events = app.topic(*input_topics(settings), partitions=settings.partitions, **RAW)
+    dead_letters = app.topic(settings.topic_dead_letters, **RAW)
+    states = app.Table(  # bytes key/value types give the raw codec for the changelog
+        "user-state",
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.partitions,
+        use_partitioner=True,
+    )
+
+    @app.agent(events, name="score", concurrency=1)
+    async def score(stream: faust.StreamT) -> None:
+        """decode → update → write back → rank → sink, once per batch."""
+        async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            try:
+                messages = [incoming(e) for e in batch]
+                decoded, rejected = pipeline.decode(messages)
+                touched, failed = pipeline.update(states, decoded)
+                pipeline.write_back(states, touched)
+                async with pipeline.lock:
+                    answers = pipeline.rank(touched)
+                    await pipeline.write(answers, touched)
+                await send_all(dead_letters, rejected + failed)
+                pipeline.stats["batches"] += 1
+            except Exception as exc:  # the STOP branch of the error policy
+                stop_worker(exc, "the score agent")
+
+    if settings.decay_rescore_interval_s > 0:
+
+        @app.timer(settings.decay_rescore_interval_s, name="fade-searches")
+        async def fade_searches() -> None:
+            """Rescore users whose search intent faded since their last answer."""
+            try:
+                n = await pipeline.rescore_faded(states)
+            except Exception as exc:
+                stop_worker(exc, "the fade-searches timer")
+            if n:
+                log.info("rescored %d users whose search context faded", n)
+
+    @app.on_partitions_revoked.connect
+    async def forget_notes(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        pipeline.notes.clear()
+
+    reader = AsyncReader.from_url(settings.redis_url, settings.reco_prefix)
+    register_views(app, reader, artifacts.name_of)
+    app.pipeline = pipeline  # type: ignore[attr-defined]  # for tests and the stats page
+    return app
+
+
+def incoming(event: faust.EventT) -> Incoming:
+    """The plain values of a Faust event."""
+    msg = event.message
+    return Incoming(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
+
+
+async def send_all(topic: faust.TopicT, records: list) -> None:
+    """Produce dead-letter records and wait until Kafka has them (before the batch is acked)."""
+    if not records:
+        return
+    futures = [await topic.send(key=(r.key or "").encode("latin-1"), value=r.to_bytes())
+               for r in records]
+    for fut in futures:
+        await fut

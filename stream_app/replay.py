@@ -1,0 +1,207 @@
+"""Replaying event logs into Kafka and recording the topics back into a log (kafka-python).
+
+Publishing contract (what the worker relies on): each event goes to the topic of its type,
+keyed by ``str(user_id)`` (Kafka's default murmur2 partitioner then co-partitions the three
+topics by user), with the Kafka timestamp set to the event's ``ts``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from schemas.errors import InvalidData, InvalidEvent, ServiceError
+from schemas.eventlog import write_event_log
+from schemas.events import Event, decode, encode
+from stream_app.settings import Settings
+
+__all__ = [
+    "LogReader",
+    "Pace",
+    "ReplayStats",
+    "publish",
+    "record",
+    "topic_for",
+]
+
+
+def topic_for(event_type: str, settings: Settings) -> str:
+    """The input topic of an event type."""
+    return {
+        "cart_add": settings.topic_cart_adds,
+        "search": settings.topic_searches,
+        "checkout": settings.topic_checkouts,
+    }[event_type]
+
+
+class LogReader:
+    """Events of a JSON-lines log; a bad line is :class:`InvalidData` naming ``file:line``,
+    or (``skip_bad``) counted in ``bad`` by reason and skipped."""
+
+    def __init__(self, path: Path, *, skip_bad: bool = False) -> None:
+        self.path = Path(path)
+        self.skip_bad = skip_bad
+        self.bad: Counter[str] = Counter()
+        self.first_bad: str | None = None
+
+    def __iter__(self) -> Iterator[Event]:
+        try:
+            fh = self.path.open("rb")
+        except OSError as exc:
+            raise InvalidData(f"{self.path}: cannot open event log ({exc.strerror})") from exc
+        with fh:
+            for number, line in enumerate(fh, start=1):
+                raw = line.strip()
+                if not raw:
+                    continue
+                try:
+                    yield decode(raw)
+                except InvalidEvent as exc:
+                    where = f"{self.path}:{number}: {exc}"
+                    if not self.skip_bad:
+                        raise InvalidData(where + " (use --skip-bad to skip bad lines)") from exc
+                    self.bad[exc.reason] += 1
+                    self.first_bad = self.first_bad or where
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast to publish: ``speed`` × event time, ``rate`` events/s, or as fast as possible."""
+
+    speed: float | None = None
+    rate: float | None = None
+
+    def delay_s(self, index: int, ts: int, first_ts: int, started: float) -> float:
+        """Seconds to wait before publishing event number ``index`` (0-based)."""
+        if self.speed:
+            due = (ts - first_ts) / 1000.0 / self.speed
+        elif self.rate:
+            due = index / self.rate
+        else:
+            return 0.0
+        return due - (time.monotonic() - started)
+
+
+@dataclass
+class ReplayStats:
+    """What a replay did."""
+
+    events: int = 0
+    seconds: float = 0.0
+    first_send_wall_ms: int = 0
+    by_topic: Counter[str] = field(default_factory=Counter)
+    last_ts_by_user: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Events per second."""
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def _producer(bootstrap: str):  # -> KafkaProducer
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    try:
+        return KafkaProducer(
+            bootstrap_servers=bootstrap.split(","),
+            client_id="stream-app-replay",
+            acks=1,
+            linger_ms=5,
+            batch_size=64 * 1024,
+        )
+    except KafkaError as exc:
+        raise ServiceError(
+            f"Kafka does not answer at {bootstrap} ({exc}); run `stream-app services up`"
+        ) from exc
+
+
+def publish(
+    events: Iterable[Event],
+    settings: Settings,
+    *,
+    pace: Pace = Pace(),
+    total: int | None = None,
+    progress: bool = True,
+) -> ReplayStats:
+    """Publish events in the given order; returns once Kafka acknowledged all of them."""
+    from kafka.errors import KafkaError
+    from tqdm import tqdm
+
+    producer = _producer(settings.kafka_bootstrap)
+    stats = ReplayStats()
+    bar = tqdm(total=total, unit="ev", disable=not progress, desc="replay")
+    started = time.monotonic()
+    first_ts: int | None = None
+    try:
+        for index, event in enumerate(events):
+            if first_ts is None:
+                first_ts = event.ts
+                stats.first_send_wall_ms = int(time.time() * 1000)
+            wait = pace.delay_s(index, event.ts, first_ts, started)
+            if wait > 0:
+                time.sleep(wait)
+            topic = topic_for(event.type, settings)
+            producer.send(
+                topic,
+                key=str(event.user_id).encode(),
+                value=encode(event),
+                timestamp_ms=event.ts,
+            )
+            stats.events += 1
+            stats.by_topic[topic] += 1
+            previous = stats.last_ts_by_user.get(event.user_id, 0)
+            stats.last_ts_by_user[event.user_id] = max(previous, event.ts)
+            bar.update(1)
+        producer.flush()
+    except KafkaError as exc:
+        raise ServiceError(f"publishing to Kafka failed: {exc}") from exc
+    finally:
+        bar.close()
+        producer.close()
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
+def record(
+    settings: Settings, out: Path, *, timeout_s: float = 5.0, topics: Sequence[str] | None = None
+) -> tuple[int, Counter[str]]:
+    """Dump the input topics (from the beginning) to a JSON-lines log ordered by ``ts``.
+
+    Stops after ``timeout_s`` without a new message. Returns (events written, skipped
+    values by reason).
+    """
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
+
+    names = list(topics) if topics else [
+        settings.topic_cart_adds, settings.topic_searches, settings.topic_checkouts
+    ]
+    events: list[tuple[int, int, int, Event]] = []
+    skipped: Counter[str] = Counter()
+    try:
+        consumer = KafkaConsumer(
+            *names,
+            bootstrap_servers=settings.kafka_bootstrap.split(","),
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=int(timeout_s * 1000),
+        )
+    except KafkaError as exc:
+        raise ServiceError(f"Kafka does not answer at {settings.kafka_bootstrap}: {exc}") from exc
+    try:
+        for n, message in enumerate(consumer):
+            try:
+                event = decode(message.value or b"", None, settings.max_event_bytes)
+            except InvalidEvent as exc:
+                skipped[exc.reason] += 1
+                continue
+            events.append((event.ts, event.user_id, n, event))
+    finally:
+        consumer.close()
+    events.sort(key=lambda t: t[:3])
+    return write_event_log(out, (t[3] for t in events)), skipped

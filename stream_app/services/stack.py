@@ -28,7 +28,12 @@ from stream_app.services.procs import (
     stop,
     tail,
 )
-from stream_app.services.redis import RedisLayout, redis_answers, start_redis
+from stream_app.services.redis import (
+    RedisLayout,
+    find_redis_server,
+    redis_answers,
+    start_redis,
+)
 from stream_app.services.topics import ensure_topics, topic_partitions
 from stream_app.settings import Settings
 
@@ -131,6 +136,8 @@ def services_up(
         deadline = t0 + settings.service_timeout_s
 
         # --- decide, then start what is missing (both start before we wait for either) ---
+        if read_owned(rlayout.pid_file) is None and raddr.is_local and not port_open(raddr):
+            find_redis_server(say)  # fail (or apt-get install) before a JVM is started
         kproc = read_owned(klayout.pid_file)
         kstate = "running" if kproc else "reused"
         if kproc is None and not port_open(kaddr):

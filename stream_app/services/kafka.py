@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import re
 import shutil
 import subprocess
 import time
@@ -126,13 +127,14 @@ def _maven_libs(version: str, cache_dir: Path, say: Callable[[str], None]) -> Pa
     log = home / "mvn.log"
     say(
         f"kafka: resolving org.apache.kafka:kafka_2.13:{version} from Maven Central into {libs} "
-        "(first run only, about a minute)..."
+        "(first run only, ~20 s)..."
     )
     started = time.monotonic()
     cmd = [
         mvn,
         "-B",
         "-q",
+        "-Dstyle.color=never",
         "-f",
         str(home / "pom.xml"),
         f"{DEPENDENCY_PLUGIN}:copy-dependencies",
@@ -143,14 +145,22 @@ def _maven_libs(version: str, cache_dir: Path, say: Callable[[str], None]) -> Pa
         result = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     if result.returncode != 0 or not (partial / f"kafka_2.13-{version}.jar").is_file():
         raise ServiceError(
-            f"mvn could not resolve Kafka {version} (does the version exist on Maven Central?); "
-            f"see {log}: {tail(log, 3)}"
+            f"mvn could not resolve Kafka {version} ({_first_error(log)}); "
+            f"see {log} and the versions at https://repo1.maven.org/maven2/org/apache/kafka/kafka_2.13/"
         )
     shutil.rmtree(libs, ignore_errors=True)
     partial.rename(libs)
     jars = len(list(libs.glob("*.jar")))
     say(f"kafka: {jars} jars cached in {libs} ({time.monotonic() - started:.0f} s)")
     return libs
+
+
+def _first_error(log: Path) -> str:
+    for line in tail(log, 200).splitlines():
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+        if line.startswith("[ERROR]") and len(line) > len("[ERROR] "):
+            return line.removeprefix("[ERROR] ")[:300]
+    return "no error line in the log"
 
 
 def resolve_jars(

@@ -33,6 +33,8 @@ class FeatureConfig:
     """Half-life of a search's weight in scoring (by event time)."""
     max_order_ts: int = 16
     """Checkout times kept (for days-between-orders features)."""
+    max_recent_orders: int = 10
+    """Latest committed baskets kept whole (recency and basket-similarity features)."""
     max_recent_ids: int = 64
     """Event ids remembered to make redelivered events no-ops."""
 

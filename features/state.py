@@ -20,7 +20,7 @@ from schemas.errors import InvalidData
 
 __all__ = ["STATE_FORMAT", "History", "UserState", "empty_state"]
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,8 @@ class UserState:
     searches: tuple[tuple[str, int], ...] = ()
     history: History = History()
     recent_ids: tuple[str, ...] = ()
+    recent_orders: tuple[tuple[int, ...], ...] = ()
+    """The latest committed baskets (newest last), for recency and basket-similarity features."""
 
     def to_bytes(self) -> bytes:
         """Compact orjson bytes; :meth:`from_bytes` inverts it exactly.
@@ -103,6 +105,7 @@ class UserState:
                 self.searches,
                 (h.pid, h.count, h.first_order, h.last_order, h.first_ts, h.last_ts, h.pos_sum),
                 self.recent_ids,
+                self.recent_orders,
             ]
         )
 
@@ -129,6 +132,7 @@ class UserState:
                 searches,
                 history,
                 recent_ids,
+                recent_orders,
             ) = obj
             return cls(
                 user_id=int(user_id),
@@ -142,6 +146,7 @@ class UserState:
                 searches=tuple((str(q), int(t)) for q, t in searches),
                 history=History(*(tuple(col) for col in history)),
                 recent_ids=tuple(recent_ids),
+                recent_orders=tuple(tuple(o) for o in recent_orders),
             )
         except (TypeError, ValueError) as exc:
             raise InvalidData(f"user state has the wrong shape: {exc!r}") from exc

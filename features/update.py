@@ -106,6 +106,7 @@ def _replace(state: UserState, **changes: object) -> UserState:
         "searches": state.searches,
         "history": state.history,
         "recent_ids": state.recent_ids,
+        "recent_orders": state.recent_orders,
     }
     values.update(changes)
     return UserState(**values)  # type: ignore[arg-type]
@@ -157,4 +158,5 @@ def commit_basket(
         total_items=state.total_items + len(basket),
         order_ts=(*state.order_ts, ts)[-config.max_order_ts :],
         history=history,
+        recent_orders=(*state.recent_orders, tuple(basket))[-config.max_recent_orders :],
     )

@@ -85,6 +85,14 @@ class Artifacts:
     states: dict[int, bytes] = field(default_factory=dict, repr=False)
     meta: dict[str, Any] = field(default_factory=dict)
     _weights: np.ndarray | None = field(default=None, repr=False, compare=False)
+    n_aisles: int = field(default=0, init=False)
+    """Size of aisle-indexed arrays (max aisle id + 1)."""
+    n_depts: int = field(default=0, init=False)
+    """Size of department-indexed arrays (max department id + 1)."""
+
+    def __post_init__(self) -> None:
+        self.n_aisles = int(self.aisle.max(initial=0)) + 1
+        self.n_depts = int(self.dept.max(initial=0)) + 1
 
     @property
     def n_products(self) -> int:

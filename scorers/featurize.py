@@ -9,6 +9,7 @@ candidate vector; there is no per-candidate Python work.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -22,6 +23,7 @@ DAY_MS = 86_400_000
 COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_BASKET_CONTEXT = 8
 N_POPULAR_CANDIDATES = 40
+RECENT_DECAY = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,112 +74,118 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     h = state.history
     hp = np.array(h.pid, dtype=np.int64)
     basket = np.array(state.basket, dtype=np.int64)
-    size = art.n_products
     searches = _search_terms(state, art, now)
 
-    parts = [hp, art.popular[:N_POPULAR_CANDIDATES].astype(np.int64)]
+    parts = [hp, art.popular[:N_POPULAR_CANDIDATES]]
     context = state.basket[-N_BASKET_CONTEXT:]
     for b in context:
-        parts.append(_slice(art.nbr_ptr, art.nbr_ids, b).astype(np.int64))
+        parts.append(_slice(art.nbr_ptr, art.nbr_ids, b))
     for _, toks, _, _ in searches:
         for t in toks:
             if t >= 0:
-                parts.append(_slice(art.top_ptr, art.top_ids, t).astype(np.int64))
-    cands = np.unique(np.concatenate(parts))
-    cands = cands[(cands > 0) & (cands < size)]
+                parts.append(_slice(art.top_ptr, art.top_ids, t))
+    cands = np.unique(np.concatenate(parts).astype(np.int64))
+    if len(cands) and (cands[0] <= 0 or cands[-1] >= art.n_products):
+        cands = cands[(cands > 0) & (cands < art.n_products)]
     if len(basket):
-        cands = cands[~np.isin(cands, basket)]
+        cands = cands[~_member(np.sort(basket), cands)]
     n = len(cands)
-    X = np.zeros((n, len(COL)), dtype=np.float64)
+    XT = np.zeros((len(COL), n), dtype=np.float64)
     count = np.zeros(n, dtype=np.float64)
     interval_days = np.zeros(n, dtype=np.float64)
     search_best = np.full(n, -1, dtype=np.int64)
     queries = tuple(q for q, _, _, _ in searches)
     if n == 0:
-        return Candidates(cands, X, count, interval_days, queries, search_best)
+        return Candidates(cands, XT.T, count, interval_days, queries, search_best)
 
     n_orders = state.n_orders
     cur_pos = len(state.basket)
-    # --- user x item: long-term history
+    ca = art.aisle[cands]
+    # --- user x item: long-term history (computed full-length, masked by `kn`)
     if len(hp):
         idx = np.searchsorted(hp, cands)
         idx[idx >= len(hp)] = len(hp) - 1
-        known = hp[idx] == cands
-        hc = np.array(h.count, dtype=np.float64)
-        count = np.where(known, hc[idx], 0.0)
-        ki = idx[known]
-        kc = count[known]
-        first_o = np.array(h.first_order, dtype=np.float64)[ki]
-        last_o = np.array(h.last_order, dtype=np.float64)[ki]
-        first_t = np.array(h.first_ts, dtype=np.float64)[ki]
-        last_t = np.array(h.last_ts, dtype=np.float64)[ki]
-        pos_mean = np.array(h.pos_sum, dtype=np.float64)[ki] / kc
+        kn = (hp[idx] == cands).astype(np.float64)
+        cols = np.array(
+            (h.count, h.first_order, h.last_order, h.first_ts, h.last_ts, h.pos_sum),
+            dtype=np.float64,
+        )
+        hc = cols[0]
+        g = cols[:, idx]
+        count = g[0] * kn
+        first_o, last_o, first_t, last_t = g[1], g[2], g[3], g[4]
+        c1 = np.maximum(count, 1.0)
+        pos_mean = g[5] / c1
         since_o = n_orders - last_o + 1.0
-        multi = kc >= 2
-        denom = np.maximum(kc - 1.0, 1.0)
+        multi = count >= 2
+        denom = np.maximum(count - 1.0, 1.0)
         int_o = np.maximum((last_o - first_o) / denom, 1.0)
         int_d = (last_t - first_t) / denom / DAY_MS
         days = np.maximum(now - last_t, 0.0) / DAY_MS
-        over_o = np.where(multi, np.clip(np.log(since_o / int_o), -3, 3), 0.0)
-        over_d = np.where(multi, np.clip(np.log((days + 1.0) / (int_d + 1.0)), -3, 3), 0.0)
-        share = kc / max(n_orders, 1)
-        X[known, COL["u_log_count"]] = np.log1p(kc)
-        X[known, COL["u_share"]] = share
-        X[known, COL["u_in_last_order"]] = last_o == n_orders
-        X[known, COL["u_orders_since"]] = np.log1p(since_o)
-        X[known, COL["u_overdue_orders"]] = over_o
-        X[known, COL["u_overdue_orders_abs"]] = np.abs(over_o)
-        X[known, COL["u_overdue_days"]] = over_d
-        X[known, COL["u_overdue_days_abs"]] = np.abs(over_d)
-        X[known, COL["u_days_since"]] = np.log1p(days)
-        X[known, COL["u_streak"]] = kc / np.maximum(n_orders - first_o + 1.0, 1.0)
-        X[known, COL["u_pos_match"]] = -np.abs(np.log1p(pos_mean) - np.log1p(cur_pos))
-        X[known, COL["u_share_x_pos0"]] = share * (cur_pos == 0)
-        X[known, COL["u_share_x_logpos"]] = share * np.log1p(cur_pos)
+        over_o = np.clip(np.log(np.maximum(since_o, 1.0) / int_o), -3, 3) * multi
+        over_d = np.clip(np.log((days + 1.0) / (int_d + 1.0)), -3, 3) * multi
+        share = count / max(n_orders, 1)
+        XT[COL["u_log_count"]] = np.log1p(count)
+        XT[COL["u_share"]] = share
+        XT[COL["u_in_last_order"]] = (last_o == n_orders) * kn
+        XT[COL["u_orders_since"]] = np.log1p(np.maximum(since_o, 0.0)) * kn
+        XT[COL["u_overdue_orders"]] = over_o
+        XT[COL["u_overdue_orders_abs"]] = np.abs(over_o)
+        XT[COL["u_overdue_days"]] = over_d
+        XT[COL["u_overdue_days_abs"]] = np.abs(over_d)
+        XT[COL["u_days_since"]] = np.log1p(days) * kn
+        XT[COL["u_streak"]] = count / np.maximum(n_orders - first_o + 1.0, 1.0)
+        XT[COL["u_pos_match"]] = -np.abs(np.log1p(pos_mean) - np.log1p(cur_pos)) * kn
+        XT[COL["u_pos_ahead"]] = np.clip((pos_mean - cur_pos) / 10.0, -1.0, 1.0) * kn
+        if cur_pos == 0:
+            XT[COL["u_share_x_pos0"]] = share
+        else:
+            XT[COL["u_share_x_logpos"]] = share * np.log1p(cur_pos)
         if state.order_ts:
             since_order = max(now - state.order_ts[-1], 0) / DAY_MS
-            X[known, COL["u_share_x_days"]] = share * np.log1p(since_order)
-        interval_days[known] = np.where(multi, int_d, 0.0)
+            XT[COL["u_share_x_days"]] = share * np.log1p(since_order)
+        interval_days = int_d * multi
         # aisle / department affinity from the history
         total = hc.sum()
-        a_hist = np.bincount(art.aisle[hp], weights=hc, minlength=1)
-        d_hist = np.bincount(art.dept[hp], weights=hc, minlength=1)
-        ca, cd = art.aisle[cands], art.dept[cands]
-        X[:, COL["aisle_aff"]] = _lookup(a_hist, ca) / total
-        X[:, COL["dept_aff"]] = _lookup(d_hist, cd) / total
+        a_hist = np.bincount(art.aisle[hp], weights=hc, minlength=art.n_aisles)
+        d_hist = np.bincount(art.dept[hp], weights=hc, minlength=art.n_depts)
+        XT[COL["aisle_aff"]] = a_hist[ca] / total
+        XT[COL["dept_aff"]] = d_hist[art.dept[cands]] / total
     new = count == 0
-    X[:, COL["u_new"]] = new
+    XT[COL["u_new"]] = new
+
+    # --- user x item: the latest orders, and the ones that look like the current basket
+    if state.recent_orders:
+        _recent_orders(state, cands, XT)
 
     # --- session: basket co-occurrence and aisle mix
     if context:
         m = len(context)
-        ids_parts, w_parts, last_parts = [], [], []
+        ids_parts, w_parts = [], []
         for j, b in enumerate(context):
-            ids = _slice(art.nbr_ptr, art.nbr_ids, b)
-            ids_parts.append(ids)
-            w = _slice(art.nbr_ptr, art.nbr_w, b).astype(np.float64)
-            w_parts.append(w / (m - j))
-            if j == m - 1:
-                last_parts = [ids, w]
+            ids_parts.append(_slice(art.nbr_ptr, art.nbr_ids, b))
+            w_parts.append(_slice(art.nbr_ptr, art.nbr_w, b) / (m - j))
         all_ids = np.concatenate(ids_parts).astype(np.int64)
         if len(all_ids):
             pos = np.searchsorted(cands, all_ids)
             pos[pos >= n] = n - 1
             hit = cands[pos] == all_ids
             norm = sum(1.0 / (m - j) for j in range(m))
-            cooc = np.bincount(pos[hit], weights=np.concatenate(w_parts)[hit], minlength=n)
-            X[:, COL["cooc"]] = cooc / norm
-            X[:, COL["cooc_x_new"]] = X[:, COL["cooc"]] * new
-            ids, w = last_parts
-            if len(ids):
-                pos = np.searchsorted(cands, ids.astype(np.int64))
-                pos[pos >= n] = n - 1
-                hit = cands[pos] == ids
-                X[:, COL["cooc_last"]] = np.bincount(pos[hit], weights=w[hit], minlength=n)
-        ba = np.bincount(art.aisle[basket], minlength=1)
-        bd = np.bincount(art.dept[basket], minlength=1)
-        X[:, COL["basket_aisle"]] = _lookup(ba, art.aisle[cands]) / len(basket)
-        X[:, COL["basket_dept"]] = _lookup(bd, art.dept[cands]) / len(basket)
+            weights = np.concatenate(w_parts).astype(np.float64)
+            XT[COL["cooc"]] = np.bincount(pos[hit], weights=weights[hit], minlength=n) / norm
+            XT[COL["cooc_x_new"]] = XT[COL["cooc"]] * new
+            last = len(all_ids) - len(ids_parts[-1])
+            hl = hit[last:]
+            XT[COL["cooc_last"]] = np.bincount(
+                pos[last:][hl], weights=weights[last:][hl], minlength=n
+            )
+        ba = np.bincount(art.aisle[basket], minlength=art.n_aisles)
+        bd = np.bincount(art.dept[basket], minlength=art.n_depts)
+        XT[COL["basket_aisle"]] = ba[ca] / len(basket)
+        XT[COL["basket_dept"]] = bd[art.dept[cands]] / len(basket)
+        XT[COL["aisle_missing"]] = XT[COL["aisle_aff"]] * (ba[ca] == 0)
+    else:
+        XT[COL["aisle_missing"]] = XT[COL["aisle_aff"]]
 
     # --- session: search intent
     if searches:
@@ -195,19 +203,49 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
             search_best[better] = s_i
             if is_pending:
                 pending = np.maximum(pending, match)
-        X[:, COL["search_match"]] = best
-        X[:, COL["search_pending"]] = pending
-        X[:, COL["search_x_hist"]] = best * X[:, COL["u_log_count"]]
+        XT[COL["search_match"]] = best
+        XT[COL["search_pending"]] = pending
+        XT[COL["search_x_hist"]] = best * XT[COL["u_log_count"]]
 
     # --- item / global
-    X[:, COL["g_pop"]] = art.pop[cands]
-    X[:, COL["g_reorder"]] = art.reorder[cands]
-    X[:, COL["g_pop_x_new"]] = art.pop[cands] * new
-    return Candidates(cands, X, count, interval_days, queries, search_best)
+    pop = art.pop[cands]
+    XT[COL["g_pop"]] = pop
+    XT[COL["g_reorder"]] = art.reorder[cands]
+    XT[COL["g_pop_x_new"]] = pop * new
+    return Candidates(cands, XT.T, count, interval_days, queries, search_best)
 
 
-def _lookup(counts: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(keys), dtype=np.float64)
-    ok = keys < len(counts)
-    out[ok] = counts[keys[ok]]
-    return out
+def _recent_orders(state: UserState, cands: np.ndarray, XT: np.ndarray) -> None:
+    orders = state.recent_orders
+    r = len(orders)
+    lens = [len(o) for o in orders]
+    flat = np.fromiter(chain.from_iterable(orders), dtype=np.int64, count=sum(lens))
+    if not len(flat):
+        return
+    oidx = np.repeat(np.arange(r), lens)
+    n = len(cands)
+    pos = np.searchsorted(cands, flat)
+    pos[pos >= n] = n - 1
+    hit = cands[pos] == flat
+    hpos, hord = pos[hit], oidx[hit]
+    gamma = RECENT_DECAY ** (r - 1 - np.arange(r, dtype=np.float64))
+    XT[COL["r_freq_decay"]] = np.bincount(hpos, weights=gamma[hord], minlength=n) / gamma.sum()
+    last3 = hord >= r - 3
+    XT[COL["r_last3"]] = np.bincount(hpos[last3], minlength=n) / min(3, r)
+    if state.basket:
+        # what followed the last added product in past carts (add order is kept)
+        at = np.flatnonzero(flat == state.basket[-1])
+        if len(at):
+            nxt = np.concatenate([at + 1, at + 2])
+            wts = np.concatenate([np.ones(len(at)), np.full(len(at), 0.5)])
+            ok = nxt < len(flat)
+            nxt, wts = nxt[ok], wts[ok]
+            same = oidx[nxt] == oidx[np.concatenate([at, at])[ok]]
+            nxt, wts = nxt[same & hit[nxt]], wts[same & hit[nxt]]
+            XT[COL["r_next_after"]] = np.bincount(pos[nxt], weights=wts, minlength=n) / len(at)
+        inside = _member(np.sort(np.array(state.basket, dtype=np.int64)), flat)
+        overlap = np.bincount(oidx[inside], minlength=r).astype(np.float64)
+        total = overlap.sum()
+        if total > 0:
+            votes = np.bincount(hpos, weights=overlap[hord], minlength=n)
+            XT[COL["r_basket_knn"]] = votes / total

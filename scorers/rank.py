@@ -17,12 +17,16 @@ from scorers.featurize import COL, Candidates, _slice, candidate_features
 __all__ = ["batch_recommendation", "fallback", "rank", "recommend"]
 
 MAX_NAME = 24
-_GROUPS = {
-    "history": [c for n, c in COL.items() if n.startswith("u_") and n != "u_new"],
-    "basket": [COL["cooc"], COL["cooc_last"], COL["cooc_x_new"]],
-    "search": [COL["search_match"], COL["search_pending"], COL["search_x_hist"]],
-    "affinity": [COL["aisle_aff"], COL["dept_aff"], COL["basket_aisle"], COL["basket_dept"]],
-}
+_GROUPS = (
+    [c for n, c in COL.items() if n.startswith(("u_", "r_")) and n != "u_new"],  # history
+    [COL["cooc"], COL["cooc_last"], COL["cooc_x_new"]],  # basket
+    [COL["search_match"], COL["search_pending"], COL["search_x_hist"]],  # search
+    [COL["aisle_aff"], COL["dept_aff"], COL["aisle_missing"]],  # affinity
+)
+HISTORY, BASKET, SEARCH, AFFINITY = range(4)
+_GROUP_MATRIX = np.zeros((len(COL), len(_GROUPS)))
+for _g, _cols in enumerate(_GROUPS):
+    _GROUP_MATRIX[_cols, _g] = 1.0
 
 
 def rank(
@@ -80,34 +84,34 @@ def batch_recommendation(art: Artifacts, user_id: int, k: int = 10) -> Recommend
 def _with_reasons(
     state: UserState, art: Artifacts, c: Candidates, scores: np.ndarray, top: np.ndarray
 ) -> list[RecoItem]:
-    w = art.weights()
-    items = []
-    for i in top:
-        pid = int(c.pids[i])
-        contrib = c.X[i] * w
-        group, best = "popular", 0.0
-        for name, cols in _GROUPS.items():
-            value = float(contrib[cols].sum())
-            applies = {
-                "history": c.count[i] > 0,
-                "basket": c.X[i, COL["cooc"]] > 0,
-                "search": c.search_best[i] >= 0,
-                "affinity": c.X[i, COL["aisle_aff"]] >= 0.1,
-            }[name]
-            if applies and value > best:
-                group, best = name, value
-        items.append(RecoItem(pid, round(float(scores[i]), 4), _reason(group, state, art, c, i)))
-    return items
+    if not len(top):
+        return []
+    # contribution of each feature group to each top item's score, in one matrix product
+    group_sums = (c.X[top] * art.weights()) @ _GROUP_MATRIX
+    applies = np.column_stack(
+        (
+            c.count[top] > 0,
+            c.X[top, COL["cooc"]] > 0,
+            c.search_best[top] >= 0,
+            c.X[top, COL["aisle_aff"]] >= 0.1,
+        )
+    )
+    group_sums = np.where(applies & (group_sums > 0), group_sums, 0.0)
+    best = np.where(group_sums.max(axis=1) > 0, group_sums.argmax(axis=1), -1)
+    return [
+        RecoItem(int(c.pids[i]), round(float(scores[i]), 4), _reason(int(g), state, art, c, i))
+        for i, g in zip(top.tolist(), best.tolist(), strict=True)
+    ]
 
 
 def _short(name: str) -> str:
     return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1].rstrip() + "…"
 
 
-def _reason(group: str, state: UserState, art: Artifacts, c: Candidates, i: int) -> str:
-    if group == "search":
+def _reason(group: int, state: UserState, art: Artifacts, c: Candidates, i: int) -> str:
+    if group == SEARCH:
         return f"matches your search '{_short(c.search_query[c.search_best[i]])}'"
-    if group == "basket":
+    if group == BASKET:
         pid = int(c.pids[i])
         best_b, best_w = state.basket[-1], -1.0
         for j, b in enumerate(reversed(state.basket[-8:])):
@@ -118,7 +122,7 @@ def _reason(group: str, state: UserState, art: Artifacts, c: Candidates, i: int)
                 if weight > best_w:
                     best_b, best_w = b, weight
         return f"goes with {_short(art.name_of(best_b))} in your cart"
-    if group == "history":
+    if group == HISTORY:
         n = int(c.count[i])
         if n == 1:
             return "bought once before"
@@ -126,7 +130,7 @@ def _reason(group: str, state: UserState, art: Artifacts, c: Candidates, i: int)
         if days >= 1:
             return f"bought {n} times, usually every {round(days)} days"
         return f"bought {n} times"
-    if group == "affinity":
+    if group == AFFINITY:
         aisle = art.aisle_names.get(int(art.aisle[c.pids[i]]), "")
         return f"you often buy {_short(aisle)}" if aisle else "popular right now"
     return "popular right now"

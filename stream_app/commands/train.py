@@ -1,19 +1,107 @@
-"""`stream-app train` (not implemented yet)."""
+"""`stream-app train`: learn the re-ranker's weights from Instacart orders with river."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
+from pathlib import Path
 
-from schemas.errors import StreamAppError
+from schemas.catalog import load_catalog
+from schemas.errors import ConfigError
+from schemas.instacart import read_orders, split_test_orders
+from scorers.learn import train_model
 from stream_app.settings import Settings
+
+__all__ = ["register", "run"]
+
+DESCRIPTION = """\
+Train the linear re-ranker the worker and `stream-app eval` score with, and write its model
+file (JSON: version, feature names, weights, bias, metadata). Examples are the cart adds of each
+user's last --holdout-orders (training) orders: the added product is a positive, sampled other
+candidates are negatives; the artifacts that generate the candidates come only from the orders
+before them (no leakage). With --test-orders N each user's last N orders are left out entirely,
+so the model can be evaluated on them."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand."""
-    p = sub.add_parser("train", help="(not implemented yet)")
+    p = sub.add_parser(
+        "train",
+        help="train the re-ranker (river) and write the model file",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--orders",
+        type=Path,
+        required=True,
+        metavar="CSV",
+        help="orders file (orders_dev.csv format)",
+    )
+    p.add_argument(
+        "--catalog",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder with products.csv, aisles.csv and departments.csv",
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, metavar="MODEL", help="model file to write (JSON)"
+    )
+    p.add_argument(
+        "--test-orders",
+        type=int,
+        default=0,
+        metavar="N",
+        help="leave out each user's last N orders (default: 0, learn from all)",
+    )
+    p.add_argument(
+        "--holdout-orders",
+        type=int,
+        default=3,
+        metavar="H",
+        help="the last H training orders of each user give the examples (default: 3)",
+    )
+    p.add_argument(
+        "--search-rate",
+        type=float,
+        default=0.3,
+        metavar="R",
+        help="synthetic searches in the training events, so search features get "
+        "weights (default: 0.3)",
+    )
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Not implemented yet."""
-    raise StreamAppError("'train' is not implemented yet")
+    """Train and write the model file."""
+    if args.test_orders < 0 or args.holdout_orders <= 0:
+        raise ConfigError("--test-orders must be >= 0 and --holdout-orders > 0")
+    t0 = time.perf_counter()
+    catalog = load_catalog(args.catalog)
+    orders = read_orders(args.orders)
+    train = split_test_orders(orders, args.test_orders)[0] if args.test_orders else orders
+    print(
+        f"training on {len(train)} orders (test orders left out per user: {args.test_orders}) ...",
+        file=sys.stderr,
+    )
+    model, learner = train_model(
+        train,
+        catalog,
+        holdout_orders=args.holdout_orders,
+        search_rate=args.search_rate,
+        seed=args.seed,
+        meta={"source": args.orders.name, "test_orders_left_out": args.test_orders},
+    )
+    model.save(args.out)
+    print(
+        f"wrote {args.out}: {model.version}, {learner.n_learned} rows learned, "
+        f"{model.meta.get('positives')} positives, {time.perf_counter() - t0:.1f} s"
+    )
+    for name, w in sorted(
+        zip(model.features, model.weights, strict=True), key=lambda t: -abs(t[1])
+    )[:10]:
+        print(f"  {name:<22}{w:+.3f}")
+    return 0

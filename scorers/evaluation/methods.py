@@ -1,0 +1,88 @@
+"""The methods compared by the prequential evaluation, all answering "the current top-K".
+
+Every method gets the same inputs at the same moment (the user's state just before the cart
+add, and the artifacts built from training orders only) and returns a ranked list of product
+ids. Static lists (``popularity``, ``personal_top``, ``cached``) are held longer than K and the
+reader drops items already in the basket, so every method is judged on K items the user does
+not have in the cart yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from features.state import UserState
+from scorers.artifacts import Artifacts
+from scorers.rank import recommend
+
+__all__ = ["METHODS", "CachedAnswer", "drop_basket", "personal_top", "popularity", "streaming"]
+
+
+def drop_basket(ranked: list[int], basket: tuple[int, ...], k: int) -> list[int]:
+    """The first ``k`` of ``ranked`` that are not in the basket.
+
+    >>> drop_basket([5, 3, 9, 1], (3,), 2)
+    [5, 9]
+    """
+    if not basket:
+        return ranked[:k]
+    inside = set(basket)
+    return [p for p in ranked if p not in inside][:k]
+
+
+def popularity(state: UserState, art: Artifacts, k: int) -> list[int]:
+    """Global top items (by shoppers who bought them)."""
+    return drop_basket([int(p) for p in art.popular[: k + len(state.basket)]], state.basket, k)
+
+
+def personal_top(state: UserState, art: Artifacts, k: int) -> list[int]:
+    """The user's most frequently bought items (ties: most recent), filled with popular ones."""
+    h = state.history
+    if len(h):
+        order = np.lexsort((np.array(h.pid), -np.array(h.last_order), -np.array(h.count)))
+        mine = [h.pid[i] for i in order[: k + len(state.basket)]]
+    else:
+        mine = []
+    seen = set(mine)
+    fill = [int(p) for p in art.popular[: k + len(state.basket)] if int(p) not in seen]
+    return drop_basket(mine + fill, state.basket, k)
+
+
+def streaming(state: UserState, art: Artifacts, k: int) -> list[int]:
+    """The context-aware scorer, exactly as the worker calls it."""
+    return [i.product_id for i in recommend(state, art, k).items]
+
+
+@dataclass
+class CachedAnswer:
+    """The batch (context-free) answer as seeded into Redis before each order starts.
+
+    It is computed once per order from the state at the order's start (empty basket) and held
+    unchanged while the cart fills; the reader drops basket items.
+    """
+
+    depth: int = 60
+    _held: dict[int, list[int]] = field(default_factory=dict)
+
+    def start_order(self, state: UserState, art: Artifacts) -> None:
+        """Compute and hold the answer for the order the user is about to place.
+
+        Context-free: the basket and searches are left out, as the batch job knows neither.
+        """
+        context_free = replace(state, basket=(), searches=())
+        self._held[state.user_id] = [
+            i.product_id for i in recommend(context_free, art, self.depth).items
+        ]
+
+    def __call__(self, state: UserState, art: Artifacts, k: int) -> list[int]:
+        """The held answer minus basket items (computed now if nothing is held yet)."""
+        if state.user_id not in self._held:
+            self.start_order(state, art)
+        return drop_basket(self._held[state.user_id], state.basket, k)
+
+
+Method = Callable[[UserState, Artifacts, int], list[int]]
+METHODS: tuple[str, ...] = ("popularity", "personal_top", "cached", "streaming")

@@ -13,7 +13,7 @@ up      start Kafka (single-node KRaft, jars from Maven Central cached in ~/.cac
         STREAM_APP_REDIS_URL, wait until both answer, and create the input topics with
         STREAM_APP_PARTITIONS partitions. Idempotent.
 down    stop the Kafka and Redis that `up` started (pid files under STREAM_APP_STATE_DIR);
-        never anything else.
+        never anything else. --purge also deletes their data and logs.
 status  say what runs where, and the input topics' partition counts.
 """
 
@@ -30,6 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-topics", action="store_true", help="with `up`: do not create the input topics"
     )
+    p.add_argument(
+        "--purge",
+        action="store_true",
+        help="with `down`: also delete the stopped services' data and logs under the state dir",
+    )
     p.set_defaults(func=run)
 
 
@@ -39,7 +44,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         services_up(settings, topics=not args.no_topics)
         return 0
     if args.action == "down":
-        services_down(settings)
+        services_down(settings, purge=args.purge)
         return 0
     reports = services_status(settings)
     return 0 if all(r.answering for r in reports) else 1

@@ -181,7 +181,11 @@ def kafka_classpath(libs: Path) -> str:
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random KRaft cluster id (base64url of 16 bytes) that cannot pass for an option."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):  # the storage tool would read "-x..." as a flag
+            return cid
 
 
 def _server_properties(

@@ -7,6 +7,7 @@ what is missing, and returns only when both answer (Kafka: a metadata request; R
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,6 +100,13 @@ def _show(path: Path) -> str:
         return str(path)
 
 
+def _why(log: Path) -> str:
+    """The most telling line at the end of a log: the last ERROR, else the last line."""
+    lines = [line.strip() for line in tail(log, 200).splitlines() if line.strip()]
+    errors = [line for line in lines if "ERROR" in line or "Exception" in line]
+    return (errors or lines or ["(empty log)"])[-1][:400]
+
+
 def _wait(
     name: str,
     probe: Callable[[], dict | None],
@@ -106,7 +114,10 @@ def _wait(
     proc: OwnedProcess | None,
     log: Path,
     deadline: float,
+    say: Say,
 ) -> dict:
+    started = time.monotonic()
+    next_note = started + 15
     while True:
         if port_open(addr, 0.5):
             info = probe()
@@ -114,13 +125,18 @@ def _wait(
                 return info
         if proc is not None and not proc.alive():
             raise ServiceError(
-                f"{name} exited during start-up; end of {_show(log)}: {tail(log, 3)}"
+                f"{name} exited during start-up: {_why(log)} (see {_show(log)}; "
+                "`stream-app services down --purge` starts over from empty data)"
             )
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             raise ServiceError(
                 f"{name} did not answer at {addr} in time (STREAM_APP_SERVICE_TIMEOUT_S); "
                 f"see {_show(log)}"
             )
+        if now > next_note:
+            say(f"{name}: still waiting for {addr} to answer ({now - started:.0f} s)...")
+            next_note = now + 15
         time.sleep(0.3)
 
 
@@ -128,108 +144,124 @@ def services_up(
     settings: Settings, say: Say = print, *, topics: bool = True
 ) -> list[ServiceReport]:
     """Start (or reuse) Kafka and Redis and provision the input topics; idempotent."""
-    state, klayout, rlayout = _layouts(settings)
+    state, _, _ = _layouts(settings)
+    started: list[tuple[OwnedProcess, Path]] = []
+    with file_lock(state / "services.lock"):
+        try:
+            return _up_locked(settings, say, topics, started)
+        except BaseException:
+            # a failed or interrupted `up` leaves nothing of its own behind
+            for proc, pid_file in started:
+                stop(proc, pid_file, grace_s=10)
+            raise
+
+
+def _up_locked(
+    settings: Settings, say: Say, topics: bool, started: list[tuple[OwnedProcess, Path]]
+) -> list[ServiceReport]:
+    _, klayout, rlayout = _layouts(settings)
     kaddr = Address.parse(settings.kafka_bootstrap)
     raddr = _redis_addr(settings.redis_url)
-    with file_lock(state / "services.lock"):
+    t0 = time.monotonic()
+    deadline = t0 + settings.service_timeout_s
+
+    # --- decide, then start what is missing (both start before we wait for either) ---
+    if read_owned(rlayout.pid_file) is None and raddr.is_local and not port_open(raddr):
+        find_redis_server(say)  # fail (or apt-get install) before a JVM is started
+    kproc = read_owned(klayout.pid_file)
+    kstate = "running" if kproc else "reused"
+    if kproc is None and not port_open(kaddr):
+        ctrl = Address(kaddr.host, _controller_port(settings, kaddr))
+        if not kaddr.is_local:
+            raise ServiceError(
+                f"no Kafka answers at {kaddr} and it is not a local address we can start"
+            )
+        if port_open(ctrl):
+            raise ServiceError(
+                f"Kafka controller port {ctrl.port} is taken by another process; "
+                "free it or set STREAM_APP_KAFKA_CONTROLLER_PORT"
+            )
+        libs = resolve_jars(settings.kafka_version, settings.cache_dir, settings.kafka_home, say)
+        say(
+            f"kafka: starting a single-node KRaft broker on {kaddr} "
+            f"(controller {ctrl.port}, jars {_show(libs)})..."
+        )
         t0 = time.monotonic()
         deadline = t0 + settings.service_timeout_s
-
-        # --- decide, then start what is missing (both start before we wait for either) ---
-        if read_owned(rlayout.pid_file) is None and raddr.is_local and not port_open(raddr):
-            find_redis_server(say)  # fail (or apt-get install) before a JVM is started
-        kproc = read_owned(klayout.pid_file)
-        kstate = "running" if kproc else "reused"
-        if kproc is None and not port_open(kaddr):
-            ctrl = Address(kaddr.host, _controller_port(settings, kaddr))
-            if not kaddr.is_local:
-                raise ServiceError(
-                    f"no Kafka answers at {kaddr} and it is not a local address we can start"
-                )
-            if port_open(ctrl):
-                raise ServiceError(
-                    f"Kafka controller port {ctrl.port} is taken by another process; "
-                    "free it or set STREAM_APP_KAFKA_CONTROLLER_PORT"
-                )
-            libs = resolve_jars(
-                settings.kafka_version, settings.cache_dir, settings.kafka_home, say
-            )
-            say(
-                f"kafka: starting a single-node KRaft broker on {kaddr} "
-                f"(controller {ctrl.port}, jars {_show(libs)})..."
-            )
-            t0 = time.monotonic()
-            deadline = t0 + settings.service_timeout_s
-            kproc = start_kafka(klayout, libs, kaddr, ctrl.port, settings.partitions, say)
-            kstate = "started"
-        elif kproc is None and kafka_answers(settings.kafka_bootstrap) is None:
-            raise ServiceError(
-                f"port {kaddr.port} is taken by something that is not Kafka (no answer to a "
-                f"metadata request at {kaddr}); stop it or set STREAM_APP_KAFKA_BOOTSTRAP"
-            )
-
-        rproc = read_owned(rlayout.pid_file)
-        rstate = "running" if rproc else "reused"
-        if rproc is None and not port_open(raddr):
-            if not raddr.is_local:
-                raise ServiceError(
-                    f"no Redis answers at {raddr} and it is not a local address we can start"
-                )
-            say(f"redis: starting redis-server on {raddr}...")
-            rproc = start_redis(rlayout, raddr, say)
-            rstate = "started"
-        elif rproc is None and redis_answers(settings.redis_url) is None:
-            raise ServiceError(
-                f"port {raddr.port} is taken by something that is not a usable Redis (no PONG "
-                f"at {settings.redis_url}); stop it or set STREAM_APP_REDIS_URL"
-            )
-
-        # --- wait until both answer ------------------------------------------------------
-        rinfo = _wait(
-            "redis", lambda: redis_answers(settings.redis_url), raddr, rproc, rlayout.log, deadline
+        kproc = start_kafka(klayout, libs, kaddr, ctrl.port, settings.partitions, say)
+        started.append((kproc, klayout.pid_file))
+        kstate = "started"
+    elif kproc is None and kafka_answers(settings.kafka_bootstrap) is None:
+        raise ServiceError(
+            f"port {kaddr.port} is taken by something that is not Kafka (no answer to a "
+            f"metadata request at {kaddr}); stop it or set STREAM_APP_KAFKA_BOOTSTRAP"
         )
-        rreport = ServiceReport(
-            "redis",
-            settings.redis_url,
-            rstate,
-            rproc.pid if rproc else None,
-            rlayout.log if rproc else None,
-        )
-        say(_up_line(rreport, f"Redis {rinfo['version']}"))
-        klog = klayout.logs / "server.log"
-        try:
-            kinfo = _wait(
-                "kafka",
-                lambda: kafka_answers(settings.kafka_bootstrap),
-                kaddr,
-                kproc,
-                klog if kproc else klayout.logs / "stdout.log",
-                deadline,
+
+    rproc = read_owned(rlayout.pid_file)
+    rstate = "running" if rproc else "reused"
+    if rproc is None and not port_open(raddr):
+        if not raddr.is_local:
+            raise ServiceError(
+                f"no Redis answers at {raddr} and it is not a local address we can start"
             )
-        except ServiceError:
-            if kstate == "started" and kproc is not None:
-                stop(kproc, klayout.pid_file, grace_s=5)
-            raise
-        kreport = ServiceReport(
-            "kafka",
+        say(f"redis: starting redis-server on {raddr}...")
+        rproc = start_redis(rlayout, raddr, say)
+        started.append((rproc, rlayout.pid_file))
+        rstate = "started"
+    elif rproc is None and redis_answers(settings.redis_url) is None:
+        raise ServiceError(
+            f"port {raddr.port} is taken by something that is not a usable Redis (no PONG "
+            f"at {settings.redis_url}); stop it or set STREAM_APP_REDIS_URL"
+        )
+
+    # --- wait until both answer ------------------------------------------------------
+    rinfo = _wait(
+        "redis",
+        lambda: redis_answers(settings.redis_url),
+        raddr,
+        rproc,
+        rlayout.log,
+        deadline,
+        say,
+    )
+    rreport = ServiceReport(
+        "redis",
+        settings.redis_url,
+        rstate,
+        rproc.pid if rproc else None,
+        rlayout.log if rproc else None,
+    )
+    say(_up_line(rreport, f"Redis {rinfo['version']}"))
+    klog = klayout.logs / "server.log"
+    kinfo = _wait(
+        "kafka",
+        lambda: kafka_answers(settings.kafka_bootstrap),
+        kaddr,
+        kproc,
+        klog if kproc else klayout.logs / "stdout.log",
+        deadline,
+        say,
+    )
+    kreport = ServiceReport(
+        "kafka",
+        settings.kafka_bootstrap,
+        kstate,
+        kproc.pid if kproc else None,
+        klog if kproc else None,
+    )
+    took = f", answered after {time.monotonic() - t0:.1f} s" if kstate == "started" else ""
+    say(_up_line(kreport, f"cluster {kinfo.get('cluster_id')}{took}"))
+
+    if topics:
+        names = input_topics(settings)
+        created = ensure_topics(
             settings.kafka_bootstrap,
-            kstate,
-            kproc.pid if kproc else None,
-            klog if kproc else None,
+            names,
+            settings.partitions,
+            timeout_s=settings.service_timeout_s,
         )
-        took = f", answered after {time.monotonic() - t0:.1f} s" if kstate == "started" else ""
-        say(_up_line(kreport, f"cluster {kinfo.get('cluster_id')}{took}"))
-
-        if topics:
-            names = input_topics(settings)
-            created = ensure_topics(
-                settings.kafka_bootstrap,
-                names,
-                settings.partitions,
-                timeout_s=settings.service_timeout_s,
-            )
-            verb = f"created {', '.join(created)}" if created else "present"
-            say(f"topics: {verb} ({len(names)} topics x {settings.partitions} partitions)")
+        verb = f"created {', '.join(created)}" if created else "present"
+        say(f"topics: {verb} ({len(names)} topics x {settings.partitions} partitions)")
     return [kreport, rreport]
 
 
@@ -244,8 +276,14 @@ def _up_line(report: ServiceReport, what: str) -> str:
     return f"{report.name}: {verb} at {report.address} (pid {report.pid}, {what}){log}"
 
 
-def services_down(settings: Settings, say: Say = print) -> list[ServiceReport]:
-    """Stop the Kafka and Redis that ``up`` started (pid files); never anything else."""
+def services_down(
+    settings: Settings, say: Say = print, *, purge: bool = False
+) -> list[ServiceReport]:
+    """Stop the Kafka and Redis that ``up`` started (pid files); never anything else.
+
+    With ``purge`` also delete their data and logs (``<state_dir>/kafka``, ``.../redis``), so
+    the next ``up`` starts from an empty, freshly formatted broker.
+    """
     state, klayout, rlayout = _layouts(settings)
     reports: list[ServiceReport] = []
     with file_lock(state / "services.lock"):
@@ -263,6 +301,11 @@ def services_down(settings: Settings, say: Say = print) -> list[ServiceReport]:
             how = "killed after the grace period" if killed else "stopped"
             say(f"{name}: {how} pid {proc.pid} in {time.monotonic() - t0:.1f} s; log: {_show(log)}")
             reports.append(ServiceReport(name, address, "stopped", proc.pid, log))
+        if purge:
+            for layout in (klayout, rlayout):
+                if layout.root.exists():
+                    shutil.rmtree(layout.root)
+                    say(f"purged {_show(layout.root)}")
     return reports
 
 

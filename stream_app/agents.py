@@ -4,9 +4,10 @@
 (:class:`Incoming` messages, a mutable mapping as the state table, a :class:`Sink`) so it is
 unit-testable and the offline twin (:func:`replay_offline`) runs the very same calls.
 
-Coalescing: a batch of messages is decoded, each user's events are applied *in event-time
-order* (see :func:`order_for_apply`), each touched user's state is written back to the table
-once, each touched user is rescored once, and all answers go to the sink in one write.
+Coalescing: a batch of messages is decoded, each user's events are added to the user's
+reorder buffer (:mod:`stream_app.reorder`: applied in event-time order, whatever the topic
+they came from), each touched user's state is written back to the table once, each touched
+user is rescored once, and all answers go to the sink in one write.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from schemas.errors import InvalidEvent
 from schemas.events import Event, decode
 from schemas.recommendation import Recommendation
 from scorers import Artifacts, recommend
+from stream_app import reorder
 from stream_app.deadletter import DeadLetter, Decision, dead_letter, decide
 from stream_app.sinks import Sink, wall_ms, write_until_done
 
@@ -76,7 +78,7 @@ def order_for_apply(decoded: Sequence[tuple[Incoming, Event]]) -> list[tuple[Inc
     >>> [e.event_id for _, e in out]
     ['a', 'c']
     """
-    return sorted(decoded, key=lambda pair: pair[1].ts)
+    return sorted(decoded, key=lambda pair: reorder.apply_key(pair[1]))
 
 
 class DecayNotes:
@@ -161,7 +163,9 @@ class Pipeline:
         )
         self.notes = DecayNotes(notes_capacity)
         self.lock = asyncio.Lock()
-        self.stats: dict[str, int] = {"events": 0, "dead_letters": 0, "answers": 0, "batches": 0}
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("events", "dead_letters", "answers", "batches", "late_events", "max_lateness"), 0
+        )
 
     # -- decode -------------------------------------------------------------------------
     def decode(
@@ -185,39 +189,55 @@ class Pipeline:
         return good, bad
 
     # -- update -------------------------------------------------------------------------
-    def load_state(self, table: MutableMapping[bytes, bytes], user_id: int) -> UserState:
-        """The user's state from the table, else seeded from batch history, else empty."""
+    def load(self, table: MutableMapping[bytes, bytes], user_id: int) -> reorder.Buffered:
+        """The user's buffered state from the table, else seeded from batch history, else empty."""
         raw = table.get(user_key(user_id))
         if raw is not None:
-            return UserState.from_bytes(raw)
-        return self.artifacts.seed_state(user_id) or empty_state(user_id)
+            return reorder.from_bytes(raw)
+        return reorder.start(self.artifacts.seed_state(user_id) or empty_state(user_id))
+
+    def load_state(self, table: MutableMapping[bytes, bytes], user_id: int) -> UserState:
+        """The user's current state (see :meth:`load`)."""
+        return self.load(table, user_id).current
 
     def update(
         self, table: MutableMapping[bytes, bytes], decoded: Sequence[tuple[Incoming, Event]]
-    ) -> tuple[dict[int, UserState], list[DeadLetter]]:
-        """Apply the events to their users' states (in event-time order); the touched states."""
-        states: dict[int, UserState] = {}
+    ) -> tuple[dict[int, reorder.Buffered], list[DeadLetter]]:
+        """Add the events to their users' reorder buffers; the touched users' buffers."""
+        states: dict[int, reorder.Buffered] = {}
         bad: list[DeadLetter] = []
+        arrived = wall_ms()
         for msg, event in order_for_apply(decoded):
             user = event.user_id
-            state = states.get(user)
-            if state is None:
-                state = self.load_state(table, user)
+            buf = states.get(user)
+            if buf is None:
+                buf = self.load(table, user)
+            depth = reorder.lateness(buf, event)
+            if depth:
+                self.stats["late_events"] += 1
+                self.stats["max_lateness"] = max(self.stats["max_lateness"], depth)
             try:
-                states[user] = apply(state, event, self.config)
+                states[user] = reorder.add(buf, event, self.config, arrived)
             except Exception as exc:
                 if decide(exc) is not Decision.SKIP:
                     raise
                 bad.append(self._reject(exc, "apply", msg))
-                states[user] = state
+                states[user] = buf
         self.stats["events"] += len(decoded)
         return states, bad
 
     @staticmethod
-    def write_back(table: MutableMapping[bytes, bytes], states: dict[int, UserState]) -> None:
+    def write_back(
+        table: MutableMapping[bytes, bytes], states: dict[int, reorder.Buffered]
+    ) -> None:
         """Assign every touched state to the table (Faust logs only what is assigned)."""
-        for user, state in states.items():
-            table[user_key(user)] = state.to_bytes()
+        for user, buf in states.items():
+            table[user_key(user)] = buf.to_bytes()
+
+    @staticmethod
+    def current(states: dict[int, reorder.Buffered]) -> dict[int, UserState]:
+        """The current state of every buffered user."""
+        return {user: buf.current for user, buf in states.items()}
 
     # -- rank + sink --------------------------------------------------------------------
     def rank(
@@ -294,7 +314,7 @@ def replay_offline(
     the answer per user is what the worker leaves in Redis after consuming ``events``.
     """
     states: dict[int, UserState] = {}
-    for event in sorted(events, key=lambda e: e.ts):
+    for event in reorder.sort_for_apply(events):
         user = event.user_id
         state = states.get(user)
         if state is None:

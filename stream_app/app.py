@@ -18,7 +18,8 @@ Faust traps handled here (each cost a debugging session somewhere):
 * **No ordering across topics**, even co-partitioned ones: Faust round-robins topics, so a
   checkout can be delivered before the cart adds it closes. :class:`EventTimeScheduler`
   hands each fetched record set to the stream in timestamp order (producers set the Kafka
-  timestamp to the event's ``ts``) and the agent applies a batch in event-time order.
+  timestamp to the event's ``ts``), and the per-user reorder buffer kept in the table
+  (:mod:`stream_app.reorder`) applies events in event-time order across batches.
 * Values are consumed as raw bytes: a Faust codec error would be logged and the message
   skipped by Faust itself, invisible to the dead-letter policy.
 """
@@ -119,9 +120,10 @@ def create_app(
                 decoded, rejected = pipeline.decode(messages)
                 touched, failed = pipeline.update(states, decoded)
                 pipeline.write_back(states, touched)
+                current = pipeline.current(touched)
                 async with pipeline.lock:
-                    answers = pipeline.rank(touched)
-                    await pipeline.write(answers, touched)
+                    answers = pipeline.rank(current)
+                    await pipeline.write(answers, current)
                 await send_all(dead_letters, rejected + failed)
                 pipeline.stats["batches"] += 1
             except Exception as exc:  # the STOP branch of the error policy

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from schemas.errors import InvalidData, InvalidEvent, ServiceError
 from schemas.eventlog import write_event_log
-from schemas.events import Event, decode, encode
+from schemas.events import Event, Search, decode, encode
+from schemas.instacart import orders_to_events
 from stream_app.settings import Settings
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Pace",
     "ReplayStats",
     "publish",
+    "recent_events",
     "record",
     "topic_for",
 ]
@@ -35,6 +37,26 @@ def topic_for(event_type: str, settings: Settings) -> str:
         "search": settings.topic_searches,
         "checkout": settings.topic_checkouts,
     }[event_type]
+
+
+def _order_of(event: Event) -> int | None:
+    if isinstance(event, Search):  # synthetic searches are named "o{order_id}-s{pos}"
+        head = event.event_id.split("-", 1)[0]
+        return int(head[1:]) if head[:1] == "o" and head[1:].isdigit() else None
+    return event.order_id
+
+
+def recent_events(
+    orders: Sequence, recent: Sequence, catalog, *, search_rate: float = 0.0, seed: int = 0
+) -> list[Event]:
+    """The events of the ``recent`` orders, timed as a continuation of the users' histories.
+
+    ``orders_to_events(recent)`` alone would restart each user's clock; converting the whole
+    history and keeping the recent orders' events gives times after the batch history.
+    """
+    wanted = {o.order_id for o in recent}
+    events = orders_to_events(orders, catalog, search_rate=search_rate, seed=seed)
+    return [e for e in events if _order_of(e) in wanted]
 
 
 class LogReader:

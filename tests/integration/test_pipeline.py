@@ -1,0 +1,303 @@
+"""The streaming pipeline against real Kafka and Redis: a `stream-app worker` subprocess.
+
+One worker serves the whole module (own app id, topics, Redis prefix, web port). Artifacts
+come from the fixture users' orders except each user's last ``RECENT`` orders; those recent
+orders (as events) are the replay log of the parity test. Users are split so tests do not
+touch each other: PARITY users are replayed, the others are left for the single-event tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import orjson
+import pytest
+
+from schemas.catalog import Catalog, load_catalog
+from schemas.events import CartAdd, Checkout, Event, encode
+from schemas.instacart import read_orders, split_test_orders
+from schemas.recommendation import Recommendation
+from scorers import Artifacts, recommend
+from stream_app.agents import feature_config, replay_offline
+from stream_app.app import input_topics
+from stream_app.deadletter import DeadLetter
+from stream_app.replay import Pace, publish, recent_events
+from stream_app.services.topics import ensure_topics
+from stream_app.serving import Reader
+from stream_app.settings import ENV_PREFIX, Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "instacart"
+RECENT = 5
+N_SPARE = 5  # known users kept out of the replay, for the single-event tests
+
+
+@dataclass
+class Env:
+    settings: Settings
+    catalog: Catalog
+    artifacts: Artifacts
+    parity_users: list[int]
+    spare_users: list[int]
+    recent: list[Event]
+    reader: Reader
+    worker: subprocess.Popen
+    log_path: Path
+
+    def offline(self, events: list[Event]) -> dict[int, Recommendation]:
+        config = feature_config(self.artifacts, self.settings.session_gap_ms)
+        return replay_offline(events, self.artifacts, config=config, k=self.settings.k)
+
+    def produce_raw(self, topic: str, key: bytes | None, value: bytes, ts: int) -> None:
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap)
+        try:
+            producer.send(topic, key=key, value=value, timestamp_ms=ts)
+            producer.flush()
+        finally:
+            producer.close()
+
+    def stats(self) -> dict[str, int]:
+        url = f"http://127.0.0.1:{self.settings.web_port}/pipeline/stats"
+        return orjson.loads(urllib.request.urlopen(url, timeout=5).read())
+
+    def wait_consumed(self, n_events: int, timeout_s: float = 60.0) -> None:
+        """Until the worker has taken ``n_events`` messages in total (valid or not)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            stats = self.stats()
+            if stats["events"] + stats["dead_letters"] >= n_events:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker consumed {stats} of {n_events} after {timeout_s}s")
+            time.sleep(0.2)
+
+    def wait_for(self, user: int, event_ts: int, timeout_s: float = 30.0) -> Recommendation:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            served = self.reader.get(user)
+            if not served.is_fallback and served.recommendation.event_ts >= event_ts:
+                return served.recommendation
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no answer for user {user} reflecting ts={event_ts} after {timeout_s}s "
+                    f"(have {served.recommendation}); worker log: {self.log_path}"
+                )
+            if self.worker.poll() is not None:
+                raise AssertionError(f"worker exited {self.worker.returncode}: {self.log_path}")
+            time.sleep(0.1)
+
+
+def _env_vars(settings: Settings) -> dict[str, str]:
+    names = [
+        "kafka_bootstrap", "redis_url", "app_id", "artifacts_dir", "reco_prefix", "web_port",
+        "topic_cart_adds", "topic_searches", "topic_checkouts", "topic_dead_letters",
+        "partitions", "decay_rescore_interval_s",
+    ]
+    return {ENV_PREFIX + n.upper(): str(getattr(settings, n)) for n in names}
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def env(
+    live_services: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Env]:
+    from stream_app.commands.build import build_and_seed
+
+    run = f"tp-{os.getpid()}-{int(time.time())}"
+    tmp = tmp_path_factory.mktemp("pipeline")
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = replace(
+        live_services,
+        app_id=run,
+        artifacts_dir=tmp / "artifacts",
+        reco_prefix=run,
+        web_port=port,
+        topic_cart_adds=f"{run}-cart-adds",
+        topic_searches=f"{run}-searches",
+        topic_checkouts=f"{run}-checkouts",
+        topic_dead_letters=f"{run}-dead-letters",
+        partitions=4,
+        decay_rescore_interval_s=0.0,  # answers must depend on events only (parity)
+    )
+    ensure_topics(
+        settings.kafka_bootstrap,
+        [*input_topics(settings), settings.topic_dead_letters],
+        settings.partitions,
+    )
+    catalog = load_catalog(FIXTURE)
+    orders = read_orders(FIXTURE / "orders.csv")
+    train, test = split_test_orders(orders, RECENT)
+    build_and_seed(train, catalog, settings, progress=False)
+    artifacts = Artifacts.load(settings.artifacts_dir)
+    users = sorted({o.user_id for o in train})
+    spare, parity = users[:N_SPARE], users[N_SPARE:]
+    recent = [e for e in recent_events(orders, test, catalog, search_rate=0.3, seed=1)
+              if e.user_id in set(parity)]
+
+    log_path = tmp / "worker.log"
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "stream_app", "worker", "--loglevel", "warning"],
+            env={**os.environ, **_env_vars(settings)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    reader = Reader.from_url(settings.redis_url, settings.reco_prefix)
+    e = Env(settings, catalog, artifacts, parity, spare, recent, reader, worker, log_path)
+    try:
+        # ready = consuming: a checkout of a probe user turns into an answer
+        probe_ts = 1_600_000_000_000
+        e.produce_raw(settings.topic_checkouts, b"999999901",
+                      encode(Checkout("probe", 999999901, probe_ts)), probe_ts)
+        e.wait_for(999999901, probe_ts, timeout_s=90)
+        yield e
+    finally:
+        _stop(worker)
+        reader.client.delete(*reader.client.keys(f"{settings.reco_prefix}:*") or ["-"])
+        reader.close()
+
+
+def _comparable(reco: Recommendation) -> Recommendation:
+    """As stored (scores rounded by to_dict), without the wall-clock stamp."""
+    return replace(Recommendation.from_bytes(reco.to_bytes()), updated_at=0)
+
+
+def test_unknown_user_gets_the_fallback_instantly(env: Env) -> None:
+    started = time.perf_counter()
+    served = env.reader.get(987_654_321)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    assert served.is_fallback and served.recommendation.source == "fallback"
+    assert len(served.recommendation.items) == env.settings.k
+    assert elapsed_ms < 50
+    url = f"http://127.0.0.1:{env.settings.web_port}/recommendations/987654321"
+    body = orjson.loads(urllib.request.urlopen(url, timeout=5).read())
+    assert body["fallback"] is True and body["items"][0]["name"]
+
+
+def test_http_bad_user_id_is_a_400_json_error(env: Env) -> None:
+    url = f"http://127.0.0.1:{env.settings.web_port}/recommendations/abc"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(url, timeout=5)
+    assert info.value.code == 400
+    assert orjson.loads(info.value.read())["error"] == "bad_user_id"
+
+
+def test_known_user_without_events_gets_the_batch_answer(env: Env) -> None:
+    user = env.spare_users[0]
+    served = env.reader.get(user)
+    assert not served.is_fallback
+    assert served.recommendation.source == "batch"
+    expected = replace(recommend(env.artifacts.seed_state(user), env.artifacts, env.settings.k),
+                       source="batch")
+    assert replace(served.recommendation, updated_at=0) == _comparable(expected)
+
+
+def test_cart_add_changes_the_answer_and_reflects_the_basket(env: Env) -> None:
+    user = env.spare_users[1]
+    before = env.reader.get(user).recommendation
+    seed = env.artifacts.seed_state(user)
+    assert seed is not None
+    product = before.items[0].product_id  # their top repurchase goes into the cart
+    ts = seed.last_ts + 3 * 86_400_000
+    event = CartAdd("t-cart-1", user, product, ts)
+    env.produce_raw(env.settings.topic_cart_adds, str(user).encode(), encode(event), ts)
+    after = env.wait_for(user, ts)
+    assert after.source == "stream"
+    assert product not in {i.product_id for i in after.items}  # basket items never recommended
+    assert [i.product_id for i in after.items] != [i.product_id for i in before.items]
+    assert replace(after, updated_at=0) == _comparable(env.offline([event])[user])
+
+
+def test_bad_event_goes_to_dead_letters_with_reason(env: Env) -> None:
+    from kafka import KafkaConsumer
+
+    user = env.spare_users[2]
+    key = str(user).encode()
+    seed = env.artifacts.seed_state(user)
+    assert seed is not None
+    t0 = seed.last_ts + 86_400_000
+    known = next(iter(sorted(p for p in env.catalog.products)))
+    good1 = CartAdd("t-dl-good-1", user, known, t0)
+    good2 = Checkout("t-dl-good-2", user, t0 + 60_000)
+    topic = env.settings.topic_cart_adds
+    bad = [
+        (key, b'{"type":"cart_add","event_id":', "malformed_json"),
+        (key, orjson.dumps({"type": "cart_add", "event_id": "x1", "user_id": user, "ts": t0}),
+         "missing_field"),
+        (key, orjson.dumps({"type": "cart_add", "event_id": "x2", "user_id": user,
+                            "product_id": 999_999_999, "ts": t0}), "unknown_product"),
+        (key, b"{" + b" " * 20_000 + b"}", "oversized"),
+        (b"12345", encode(CartAdd("x3", user, known, t0)), "key_mismatch"),
+    ]
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=env.settings.kafka_bootstrap)
+    producer.send(topic, key=key, value=encode(good1), timestamp_ms=t0)
+    for k, value, _ in bad:
+        producer.send(topic, key=k, value=value, timestamp_ms=t0)
+    producer.send(env.settings.topic_checkouts, key=key, value=encode(good2),
+                  timestamp_ms=t0 + 60_000)
+    producer.flush()
+    producer.close()
+
+    answer = env.wait_for(user, good2.ts)
+    assert replace(answer, updated_at=0) == _comparable(env.offline([good1, good2])[user])
+
+    consumer = KafkaConsumer(
+        env.settings.topic_dead_letters,
+        bootstrap_servers=env.settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
+    letters = [DeadLetter.from_bytes(m.value) for m in consumer]
+    consumer.close()
+    mine = [d for d in letters if d.topic == topic]
+    assert sorted(d.reason for d in mine) == sorted(reason for _, _, reason in bad)
+    by_reason = {d.reason: d for d in mine}
+    for k, value, reason in bad:
+        record = by_reason[reason]
+        assert record.raw == value and record.key == k.decode()
+        assert record.stage == "decode" and record.offset >= 0 and record.detail
+
+
+def test_online_answers_equal_offline_replay_of_the_same_log(env: Env) -> None:
+    """ONLINE/OFFLINE PARITY: what users get in Redis is what the pure core computes."""
+    assert len(env.recent) >= 1000
+    before = env.stats()
+    stats = publish(env.recent, env.settings, pace=Pace(), progress=False)
+    env.wait_consumed(before["events"] + before["dead_letters"] + len(env.recent))
+    expected = env.offline(env.recent)
+    assert set(expected) == set(env.parity_users)
+    mismatched = []
+    for user, want in sorted(expected.items()):
+        got = env.wait_for(user, stats.last_ts_by_user[user], timeout_s=60)
+        if replace(got, updated_at=0) != _comparable(want):
+            mismatched.append((user, got, want))
+    assert not mismatched, (
+        f"{len(mismatched)} users differ (worker stats {env.stats()}), first: {mismatched[0]}"
+    )

@@ -154,6 +154,12 @@ def publish(
     from tqdm import tqdm
 
     producer = _producer(settings.kafka_bootstrap)
+    try:  # fetch topic metadata now, not on the first send of each topic (timed below)
+        for name in (settings.topic_cart_adds, settings.topic_searches, settings.topic_checkouts):
+            producer.partitions_for(name)
+    except KafkaError as exc:
+        producer.close()
+        raise ServiceError(f"Kafka topic metadata unavailable: {exc}") from exc
     stats = ReplayStats()
     bar = tqdm(total=total, unit="ev", disable=not progress, desc="replay")
     started = time.monotonic()

@@ -1,19 +1,178 @@
-"""`stream-app demo` (not implemented yet)."""
+"""`stream-app demo`: the main job, end to end on the bundled sample, with real services."""
 
 from __future__ import annotations
 
 import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
 
-from schemas.errors import StreamAppError
 from stream_app.settings import Settings
+
+FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "instacart"
+
+DESCRIPTION = """\
+Run the whole pipeline on real Kafka and Redis:
+  1. services up (Kafka KRaft + Redis, reused when already running);
+  2. read the sample orders and catalog (default: the bundled tests/fixtures/instacart);
+  3. build the batch artifacts from each user's historical orders (all but the last one) and
+     seed Redis with the fallback and a batch answer per known user;
+  4. start a worker (subprocess) on topics of its own (demo-<run>-*);
+  5. replay the users' last orders as events (cart adds, synthetic searches, checkouts);
+  6. show a few users' recommendations before and after their events, with reasons and age,
+     and the end-to-end throughput; then stop the worker and delete the run's topics."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `demo` subcommand."""
-    p = sub.add_parser("demo", help="(not implemented yet)")
+    p = sub.add_parser(
+        "demo",
+        help="run the main job end to end on the bundled sample",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--orders", type=Path, default=FIXTURE / "orders.csv", metavar="CSV")
+    p.add_argument("--catalog", type=Path, default=FIXTURE, metavar="DIR")
+    p.add_argument("--users", type=int, default=3, help="how many users to show (default 3)")
+    p.add_argument("--search-rate", type=float, default=0.3,
+                   help="synthetic searches per cart add in the replayed orders (default 0.3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--keep-topics", action="store_true", help="do not delete the run's topics")
     p.set_defaults(func=run)
 
 
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _show(title: str, body: dict) -> None:
+    from stream_app.commands.get import render
+
+    _say(f"  -- {title}")
+    for line in render(body).splitlines():
+        _say(f"     {line}")
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Not implemented yet."""
-    raise StreamAppError("'demo' is not implemented yet")
+    """Run every step; returns 0 when the worker answered every replayed user."""
+    from schemas.catalog import load_catalog
+    from schemas.instacart import read_orders, split_test_orders
+    from scorers import Artifacts
+    from stream_app.app import input_topics
+    from stream_app.commands.build import build_and_seed
+    from stream_app.replay import Pace, publish, recent_events
+    from stream_app.services import ensure_topics, services_up
+    from stream_app.serving import Reader
+    from stream_app.workerproc import WorkerProcess
+
+    t_start = time.monotonic()
+    _say("== 1. services")
+    services_up(settings, lambda line: _say(f"   {line}"))
+
+    run_id = f"demo-{int(time.time())}"
+    settings = replace(
+        settings,
+        app_id=run_id,
+        topic_cart_adds=f"{run_id}-cart-adds",
+        topic_searches=f"{run_id}-searches",
+        topic_checkouts=f"{run_id}-checkouts",
+        topic_dead_letters=f"{run_id}-dead-letters",
+    )
+    _say(f"\n== 2. sample: {args.orders} + catalog {args.catalog}")
+    catalog = load_catalog(args.catalog)
+    orders = read_orders(args.orders)
+    history, last = split_test_orders(orders, 1)
+    _say(f"   {len(orders)} orders of {len({o.user_id for o in orders})} users, "
+         f"{len(catalog)} products; history: {len(history)} orders, replayed: {len(last)}")
+
+    _say("\n== 3. build from the historical orders")
+    summary = build_and_seed(history, catalog, settings, progress=False)
+    _say(f"   artifacts for {summary.users} users / {summary.items} items in "
+         f"{summary.seconds:.1f}s -> {summary.out_dir}; {summary.answers} batch answers + "
+         f"the fallback in Redis ({settings.reco_prefix}:*)")
+    artifacts = Artifacts.load(settings.artifacts_dir)
+
+    events = recent_events(orders, last, catalog, search_rate=args.search_rate, seed=args.seed)
+    by_user: dict[int, list] = {}
+    for e in events:
+        by_user.setdefault(e.user_id, []).append(e)
+    shown = sorted(by_user, key=lambda u: (-sum(e.type == "search" for e in by_user[u]), u))
+    shown = shown[: args.users]
+    reader = Reader.from_url(settings.redis_url, settings.reco_prefix)
+    before = {u: reader.get(u).to_dict(names=artifacts.name_of) for u in shown}
+
+    topics = [*input_topics(settings), settings.topic_dead_letters]
+    ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+    log_path = settings.state_dir / "demo" / f"{run_id}-worker.log"
+    _say(f"\n== 4. worker (app id {run_id}, {settings.partitions} partitions, log {log_path})")
+    worker = WorkerProcess(settings, log_path)
+    ok = False
+    try:
+        worker.start()
+        waited = worker.wait_ready()
+        _say(f"   consuming after {waited:.1f}s; GET http://{settings.web_host}:"
+             f"{settings.web_port}/recommendations/<user_id>")
+        baseline = worker.stats()
+        _say(f"\n== 5. replay {len(events)} events of {len(by_user)} users' last orders (--max)")
+        stats = publish(events, settings, pace=Pace(), total=len(events))
+        final = worker.wait_consumed(baseline["events"] + baseline["dead_letters"] + len(events))
+        missing = _wait_answers(reader, stats.last_ts_by_user, timeout_s=60)
+        took = time.time() - stats.first_send_wall_ms / 1000
+        _say(f"   published at {stats.rate:,.0f} events/s; all {len(by_user)} users' answers "
+             f"reflect their last event {took:.2f}s after the first send "
+             f"(~{len(events) / took:,.0f} events/s end to end); worker: {final}")
+
+        _say("\n== 6. before and after")
+        for user in shown:
+            mine = by_user[user]
+            adds = [artifacts.name_of(e.product_id) for e in mine if e.type == "cart_add"]
+            searches = [e.query for e in mine if e.type == "search"]
+            _say(f"\n user {user}: {len(adds)} cart adds ({', '.join(adds[:4])}"
+                 f"{', ...' if len(adds) > 4 else ''}), searches {searches}, then checkout")
+            _show("before (batch answer from history)", before[user])
+            _show("after (rescored by the worker)",
+                  reader.get(user).to_dict(names=artifacts.name_of))
+        unknown = reader.get(987_654_321).to_dict(names=artifacts.name_of)
+        _say("")
+        _show("an unknown user gets the fallback", unknown)
+        ok = not missing
+        if missing:
+            _say(f"\n!! no up-to-date answer for users {sorted(missing)}; see {log_path}")
+    finally:
+        code = worker.stop()
+        reader.close()
+        if not args.keep_topics:
+            _delete_topics(settings, [*topics, f"{run_id}-user-state-changelog"])
+        _say(f"\n== worker stopped (exit {code}); demo took {time.monotonic() - t_start:.0f}s. "
+             f"Try: stream-app get {shown[0] if shown else 1}")
+    return 0 if ok else 1
+
+
+def _wait_answers(reader, last_ts: dict[int, int], timeout_s: float) -> set[int]:
+    """Wait until every user's answer reflects their last event; the users still missing."""
+    deadline = time.monotonic() + timeout_s
+    missing = set(last_ts)
+    while missing and time.monotonic() < deadline:
+        for user in list(missing):
+            served = reader.get(user)
+            if not served.is_fallback and served.recommendation.event_ts >= last_ts[user]:
+                missing.discard(user)
+        if missing:
+            time.sleep(0.05)
+    return missing
+
+
+def _delete_topics(settings: Settings, names: list[str]) -> None:
+    """Best effort: a demo run leaves no topics behind."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+        try:
+            existing = set(admin.list_topics())
+            admin.delete_topics([n for n in names if n in existing])
+        finally:
+            admin.close()
+    except KafkaError as exc:
+        _say(f"   (could not delete the run's topics: {exc})")

@@ -1,0 +1,137 @@
+"""The worker's steps without Faust: coalescing, dead letters, write-back, the decay timer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+import pytest
+
+from features import DEFAULT_CONFIG
+from schemas.catalog import load_catalog
+from schemas.events import CartAdd, Checkout, Search, encode
+from schemas.instacart import read_orders, split_test_orders
+from schemas.recommendation import Recommendation
+from scorers import Artifacts, build_artifacts, recommend
+from stream_app import reorder
+from stream_app.agents import Incoming, Pipeline, replay_offline, user_key
+from stream_app.replay import recent_events
+from stream_app.sinks import MemorySink
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "instacart"
+
+
+@pytest.fixture(scope="module")
+def world() -> tuple[Artifacts, list, list, object]:
+    catalog = load_catalog(FIXTURE)
+    orders = read_orders(FIXTURE / "orders.csv")
+    train, test = split_test_orders(orders, 1)
+    return build_artifacts(train, catalog), orders, test, catalog
+
+
+class CountingSink(MemorySink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    async def write(self, batch: Sequence[Recommendation]) -> None:
+        self.sizes.append(len(batch))
+        await super().write(batch)
+
+
+def _msg(event, offset: int = 0, key: bytes | None = None) -> Incoming:
+    k = user_key(event.user_id) if key is None else key
+    return Incoming(f"{event.type}s", 0, offset, k, encode(event))
+
+
+async def _run(pipeline: Pipeline, table: dict, messages: list[Incoming]) -> list:
+    decoded, rejected = pipeline.decode(messages)
+    touched, failed = pipeline.update(table, decoded)
+    pipeline.write_back(table, touched)
+    current = pipeline.current(touched)
+    await pipeline.write(pipeline.rank(current), current)
+    return rejected + failed
+
+
+async def test_a_batch_rescores_each_touched_user_once_in_one_sink_write(world) -> None:
+    artifacts, orders, test, catalog = world
+    events = recent_events(orders, test, catalog, search_rate=0.3)
+    sink = CountingSink()
+    pipeline = Pipeline(artifacts, sink, config=DEFAULT_CONFIG)
+    table: dict[bytes, bytes] = {}
+    rejected = await _run(pipeline, table, [_msg(e, i) for i, e in enumerate(events)])
+    users = {e.user_id for e in events}
+    assert rejected == []
+    assert sink.sizes == [len(users)]  # one write, one answer per user, for the whole batch
+    assert set(table) == {user_key(u) for u in users}
+    expected = replay_offline(events, artifacts, config=DEFAULT_CONFIG)
+    for user in users:
+        got = sink.get(user)
+        assert got is not None
+        want = Recommendation.from_bytes(expected[user].to_bytes())
+        assert replace(got, updated_at=0) == want
+
+
+async def test_bad_messages_become_dead_letters_and_good_ones_around_them_count(world) -> None:
+    artifacts, *_ = world
+    user = artifacts.known_users()[0]
+    seed = artifacts.seed_state(user)
+    good = CartAdd("g1", user, int(artifacts.popular[0]), seed.last_ts + 1000)
+    after = Checkout("g2", user, seed.last_ts + 2000)
+    bad = [
+        Incoming("cart-adds", 0, 1, user_key(user), b"{nope"),
+        Incoming("cart-adds", 0, 2, b"1", encode(good)),  # key of another user
+        Incoming("cart-adds", 0, 3, user_key(user),
+                 orjson.dumps({"type": "cart_add", "event_id": "x", "user_id": user,
+                               "product_id": 10**9, "ts": seed.last_ts})),
+    ]
+    sink = CountingSink()
+    pipeline = Pipeline(artifacts, sink, config=DEFAULT_CONFIG)
+    table: dict[bytes, bytes] = {}
+    letters = await _run(pipeline, table, [_msg(good, 0), *bad, _msg(after, 4)])
+    assert [(d.offset, d.reason) for d in letters] == [
+        (1, "malformed_json"), (2, "key_mismatch"), (3, "unknown_product"),
+    ]
+    state = reorder.from_bytes(table[user_key(user)]).current
+    assert state.n_orders == seed.n_orders + 1  # both good events applied
+    assert state.last_ts == after.ts
+
+
+async def test_unknown_user_starts_empty_and_known_user_from_the_seed(world) -> None:
+    artifacts, *_ = world
+    pipeline = Pipeline(artifacts, MemorySink(), config=DEFAULT_CONFIG)
+    known = artifacts.known_users()[0]
+    assert pipeline.load_state({}, known) == artifacts.seed_state(known)
+    assert pipeline.load_state({}, 10**9).n_orders == 0
+
+
+async def test_timer_rescores_faded_search_context_with_elapsed_time(world) -> None:
+    artifacts, *_ = world
+    user = artifacts.known_users()[1]
+    seed = artifacts.seed_state(user)
+    sink = MemorySink()
+    pipeline = Pipeline(artifacts, sink, config=DEFAULT_CONFIG)
+    table: dict[bytes, bytes] = {}
+    search = Search("s1", user, "chocolate", seed.last_ts + 86_400_000)
+    await _run(pipeline, table, [_msg(search)])
+    assert len(pipeline.notes) == 1
+    fresh = sink.get(user)
+    assert any("chocolate" in i.reason for i in fresh.items)
+
+    # pretend the answer was written 20 minutes (two half-lives) ago
+    event_ts, written = pipeline.notes._notes[user]
+    pipeline.notes._notes[user] = (event_ts, written - 20 * 60_000)
+    assert await pipeline.rescore_faded(table) == 1
+    faded = sink.get(user)
+    state = pipeline.load_state(table, user)
+    expected = recommend(state, artifacts, 10, now_ms=search.ts + 20 * 60_000)
+    assert [i.product_id for i in faded.items] == [i.product_id for i in expected.items]
+    assert faded.event_ts == search.ts  # still reflects the same last event
+
+    # an hour later the search no longer matters: the note is dropped after one last rescore
+    pipeline.notes._notes[user] = (event_ts, written - 60 * 60_000)
+    assert await pipeline.rescore_faded(table) == 1
+    assert len(pipeline.notes) == 0
+    assert await pipeline.rescore_faded(table) == 0

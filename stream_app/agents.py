@@ -162,9 +162,13 @@ class Pipeline:
             pid for pid, name in enumerate(artifacts.names) if pid > 0 and name
         )
         self.notes = DecayNotes(notes_capacity)
+        self.parsed_capacity = 5_000
+        self._parsed: OrderedDict[int, tuple[bytes, reorder.Buffered]] = OrderedDict()
         self.lock = asyncio.Lock()
         self.stats: dict[str, int] = dict.fromkeys(
-            ("events", "dead_letters", "answers", "batches", "late_events", "max_lateness"), 0
+            ("events", "dead_letters", "answers", "batches", "max_batch", "busy_ms",
+             "late_events", "max_late_events", "max_late_ms"),
+            0,
         )
 
     # -- decode -------------------------------------------------------------------------
@@ -192,9 +196,12 @@ class Pipeline:
     def load(self, table: MutableMapping[bytes, bytes], user_id: int) -> reorder.Buffered:
         """The user's buffered state from the table, else seeded from batch history, else empty."""
         raw = table.get(user_key(user_id))
-        if raw is not None:
-            return reorder.from_bytes(raw)
-        return reorder.start(self.artifacts.seed_state(user_id) or empty_state(user_id))
+        if raw is None:
+            return reorder.start(self.artifacts.seed_state(user_id) or empty_state(user_id))
+        cached = self._parsed.get(user_id)
+        if cached is not None and cached[0] is raw:  # the very bytes we assigned last time
+            return cached[1]
+        return reorder.from_bytes(raw)
 
     def load_state(self, table: MutableMapping[bytes, bytes], user_id: int) -> UserState:
         """The user's current state (see :meth:`load`)."""
@@ -212,10 +219,11 @@ class Pipeline:
             buf = states.get(user)
             if buf is None:
                 buf = self.load(table, user)
-            depth = reorder.lateness(buf, event)
+            depth, late_ms = reorder.lateness(buf, event, arrived)
             if depth:
                 self.stats["late_events"] += 1
-                self.stats["max_lateness"] = max(self.stats["max_lateness"], depth)
+                self.stats["max_late_events"] = max(self.stats["max_late_events"], depth)
+                self.stats["max_late_ms"] = max(self.stats["max_late_ms"], late_ms)
             try:
                 states[user] = reorder.add(buf, event, self.config, arrived)
             except Exception as exc:
@@ -226,13 +234,22 @@ class Pipeline:
         self.stats["events"] += len(decoded)
         return states, bad
 
-    @staticmethod
     def write_back(
-        table: MutableMapping[bytes, bytes], states: dict[int, reorder.Buffered]
+        self, table: MutableMapping[bytes, bytes], states: dict[int, reorder.Buffered]
     ) -> None:
-        """Assign every touched state to the table (Faust logs only what is assigned)."""
+        """Assign every touched state to the table (Faust logs only what is assigned).
+
+        Also remembers the parsed state next to the bytes assigned, so the next batch skips
+        parsing them while the table still holds that very object (a recovered or
+        rebalanced table holds other objects, which are parsed).
+        """
         for user, buf in states.items():
-            table[user_key(user)] = buf.to_bytes()
+            raw = buf.to_bytes()
+            table[user_key(user)] = raw
+            self._parsed[user] = (raw, buf)
+            self._parsed.move_to_end(user)
+        while len(self._parsed) > self.parsed_capacity:
+            self._parsed.popitem(last=False)
 
     @staticmethod
     def current(states: dict[int, reorder.Buffered]) -> dict[int, UserState]:
@@ -283,6 +300,12 @@ class Pipeline:
             answers = self.rank(states, now_ms)
             await self.write(answers, states, now_ms)
             return len(answers)
+
+    def count_batch(self, size: int, seconds: float) -> None:
+        """Bookkeeping for the stats page."""
+        self.stats["batches"] += 1
+        self.stats["max_batch"] = max(self.stats["max_batch"], size)
+        self.stats["busy_ms"] += round(seconds * 1000)
 
     # -- helpers ------------------------------------------------------------------------
     def _reject(self, exc: BaseException, stage: str, msg: Incoming) -> DeadLetter:

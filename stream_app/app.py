@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -115,6 +116,7 @@ def create_app(
     async def score(stream: faust.StreamT) -> None:
         """decode → update → write back → rank → sink, once per batch."""
         async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            started = time.perf_counter()
             try:
                 messages = [incoming(e) for e in batch]
                 decoded, rejected = pipeline.decode(messages)
@@ -125,7 +127,7 @@ def create_app(
                     answers = pipeline.rank(current)
                     await pipeline.write(answers, current)
                 await send_all(dead_letters, rejected + failed)
-                pipeline.stats["batches"] += 1
+                pipeline.count_batch(len(messages), time.perf_counter() - started)
             except Exception as exc:  # the STOP branch of the error policy
                 stop_worker(exc, "the score agent")
 

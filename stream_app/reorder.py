@@ -10,9 +10,13 @@ So the table value of a user is ``(base, pending, current)``: ``pending`` holds 
 recently *arrived* events sorted by :func:`apply_key`, ``base`` is the state before them and
 ``current = fold(base, pending)``. An event in order (the common case) is one ``apply`` on
 ``current``; an out-of-order one is inserted at its place and ``current`` is re-folded from
-``base``. Events that arrived more than ``hold_ms`` of wall time ago (or beyond ``max_pending``)
-are folded into ``base``: cross-topic skew is a matter of fetch timing, seconds at most, while in
-event time it is unbounded (a ``--max`` replay pushes months of events through in seconds).
+``base``. Pending events are folded into ``base`` (settled) ``hold_ms`` of wall time after
+they arrived (or beyond ``max_pending``): cross-topic skew is a matter of fetch and batching
+timing, well under a second here (the worker's stats page reports the largest seen,
+``max_late_ms``), while in event time it is unbounded (a ``--max`` replay pushes months of
+events through in seconds), so a bound in event time cannot work. (A Kafka-Streams-like
+watermark, the minimum over the three topics of the latest ``ts`` delivered, was tried and
+dropped: replaying old events into topics that have seen newer ones breaks its premise.)
 The result equals the offline fold over the event-time-sorted log whenever no event arrives
 more than ``hold_ms`` after a later-stamped event of the same user. Everything is in the
 changelog-backed table, so nothing is lost between batches.
@@ -116,10 +120,12 @@ def from_bytes(raw: bytes) -> Buffered:
         raise InvalidData(f"corrupt user state buffer: {exc}") from exc
 
 
-def lateness(buf: Buffered, event: Event) -> int:
-    """How many pending events ``event`` must be inserted before (0: it arrived in order)."""
+def lateness(buf: Buffered, event: Event, now_ms: int) -> tuple[int, int]:
+    """How many pending events ``event`` goes before, and how long (ms) after the first of them
+    it arrived; ``(0, 0)`` when it arrived in order."""
     key = apply_key(event)
-    return sum(1 for p in buf.pending if apply_key(p) > key)
+    later = [t for p, t in zip(buf.pending, buf.arrived, strict=True) if apply_key(p) > key]
+    return (len(later), now_ms - min(later)) if later else (0, 0)
 
 
 def start(state: UserState) -> Buffered:
@@ -137,6 +143,9 @@ def add(
     max_pending: int = DEFAULT_MAX_PENDING,
 ) -> Buffered:
     """The buffer after ``event`` arrived at wall time ``now_ms``: inserted in event-time order.
+
+    Pending events settle into ``base`` once they arrived more than ``hold_ms`` ago, or
+    beyond ``max_pending``.
 
     >>> from features import empty_state
     >>> from schemas.events import CartAdd, Checkout
@@ -167,7 +176,7 @@ def add(
     base = buf.base
     settle = 0
     while settle < len(pending) and (
-        len(pending) - settle > max_pending or now_ms - arrived[settle] > hold_ms
+        now_ms - arrived[settle] > hold_ms or len(pending) - settle > max_pending
     ):
         base = apply(base, pending[settle], config)
         settle += 1

@@ -152,6 +152,7 @@ class Pipeline:
         k: int = 10,
         max_event_bytes: int = 16 * 1024,
         notes_capacity: int = 50_000,
+        hold_ms: int = reorder.DEFAULT_HOLD_MS,
     ) -> None:
         self.artifacts = artifacts
         self.sink = sink
@@ -161,6 +162,7 @@ class Pipeline:
         self.known_products = frozenset(
             pid for pid, name in enumerate(artifacts.names) if pid > 0 and name
         )
+        self.hold_ms = hold_ms
         self.notes = DecayNotes(notes_capacity)
         self.parsed_capacity = 5_000
         self._parsed: OrderedDict[int, tuple[bytes, reorder.Buffered]] = OrderedDict()
@@ -225,7 +227,7 @@ class Pipeline:
                 self.stats["max_late_events"] = max(self.stats["max_late_events"], depth)
                 self.stats["max_late_ms"] = max(self.stats["max_late_ms"], late_ms)
             try:
-                states[user] = reorder.add(buf, event, self.config, arrived)
+                states[user] = reorder.add(buf, event, self.config, arrived, hold_ms=self.hold_ms)
             except Exception as exc:
                 if decide(exc) is not Decision.SKIP:
                     raise

@@ -86,6 +86,7 @@ def create_app(
         config=feature_config(artifacts, settings.session_gap_ms),
         k=settings.k,
         max_event_bytes=settings.max_event_bytes,
+        hold_ms=settings.reorder_hold_ms,
     )
     app = faust.App(
         settings.app_id,

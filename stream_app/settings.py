@@ -65,6 +65,8 @@ class Settings:
     decay_rescore_interval_s: float = 30.0
     """How often the timer rescores users whose search context has faded since their answer."""
     reco_prefix: str = "reco"
+    reorder_hold_ms: int = 30_000
+    """Wall time the worker holds a user's events to put late ones in event-time order."""
     web_port: int = 6066
     web_host: str = "127.0.0.1"
     log_level: str = "info"

@@ -16,8 +16,9 @@ timing: tens of ms when the worker keeps up, but it grows with the consumer's la
 seen while a 2-core machine replayed 5.8k events ``--max``; the worker's stats page reports
 the largest seen, ``max_late_ms``), while in event time it is unbounded (a ``--max``
 replay pushes months of events through in seconds), so a bound in event time cannot work.
-(A Kafka-Streams-like watermark, the minimum over the three topics of the latest ``ts`` delivered, was tried and
-dropped: replaying old events into topics that have seen newer ones breaks its premise.)
+(A Kafka-Streams-like watermark, the minimum over the three topics of the latest ``ts``
+delivered, was tried and dropped: replaying old events into topics that have seen newer ones
+breaks its premise.)
 The result equals the offline fold over the event-time-sorted log whenever no event arrives
 more than ``hold_ms`` after a later-stamped event of the same user. Everything is in the
 changelog-backed table, so nothing is lost between batches.

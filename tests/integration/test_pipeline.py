@@ -9,9 +9,7 @@ touch each other: PARITY users are replayed, the others are left for the single-
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -29,11 +27,13 @@ from schemas.recommendation import Recommendation
 from scorers import Artifacts, recommend
 from stream_app.agents import feature_config, replay_offline
 from stream_app.app import input_topics
+from stream_app.commands.demo import _delete_topics
 from stream_app.deadletter import DeadLetter
 from stream_app.replay import Pace, publish, recent_events
 from stream_app.services.topics import ensure_topics
 from stream_app.serving import Reader
-from stream_app.settings import ENV_PREFIX, Settings
+from stream_app.settings import Settings
+from stream_app.workerproc import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -51,8 +51,7 @@ class Env:
     spare_users: list[int]
     recent: list[Event]
     reader: Reader
-    worker: subprocess.Popen
-    log_path: Path
+    worker: WorkerProcess
 
     def offline(self, events: list[Event]) -> dict[int, Recommendation]:
         config = feature_config(self.artifacts, self.settings.session_gap_ms)
@@ -68,20 +67,9 @@ class Env:
         finally:
             producer.close()
 
-    def stats(self) -> dict[str, int]:
-        url = f"http://127.0.0.1:{self.settings.web_port}/pipeline/stats"
-        return orjson.loads(urllib.request.urlopen(url, timeout=5).read())
-
-    def wait_consumed(self, n_events: int, timeout_s: float = 60.0) -> None:
-        """Until the worker has taken ``n_events`` messages in total (valid or not)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            stats = self.stats()
-            if stats["events"] + stats["dead_letters"] >= n_events:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"worker consumed {stats} of {n_events} after {timeout_s}s")
-            time.sleep(0.2)
+    def consumed(self) -> int:
+        stats = self.worker.stats()
+        return stats["events"] + stats["dead_letters"]
 
     def wait_for(self, user: int, event_ts: int, timeout_s: float = 30.0) -> Recommendation:
         deadline = time.monotonic() + timeout_s
@@ -92,30 +80,10 @@ class Env:
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"no answer for user {user} reflecting ts={event_ts} after {timeout_s}s "
-                    f"(have {served.recommendation}); worker log: {self.log_path}"
+                    f"(have {served.recommendation}); worker log: {self.worker.log_path}"
                 )
-            if self.worker.poll() is not None:
-                raise AssertionError(f"worker exited {self.worker.returncode}: {self.log_path}")
+            assert self.worker.alive(), f"worker exited: {self.worker.log_path}"
             time.sleep(0.1)
-
-
-def _env_vars(settings: Settings) -> dict[str, str]:
-    names = [
-        "kafka_bootstrap", "redis_url", "app_id", "artifacts_dir", "reco_prefix", "web_port",
-        "topic_cart_adds", "topic_searches", "topic_checkouts", "topic_dead_letters",
-        "partitions", "decay_rescore_interval_s",
-    ]
-    return {ENV_PREFIX + n.upper(): str(getattr(settings, n)) for n in names}
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +94,6 @@ def env(
 
     run = f"tp-{os.getpid()}-{int(time.time())}"
     tmp = tmp_path_factory.mktemp("pipeline")
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -144,11 +110,8 @@ def env(
         partitions=4,
         decay_rescore_interval_s=0.0,  # answers must depend on events only (parity)
     )
-    ensure_topics(
-        settings.kafka_bootstrap,
-        [*input_topics(settings), settings.topic_dead_letters],
-        settings.partitions,
-    )
+    topics = [*input_topics(settings), settings.topic_dead_letters]
+    ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
     catalog = load_catalog(FIXTURE)
     orders = read_orders(FIXTURE / "orders.csv")
     train, test = split_test_orders(orders, RECENT)
@@ -158,28 +121,17 @@ def env(
     spare, parity = users[:N_SPARE], users[N_SPARE:]
     recent = [e for e in recent_events(orders, test, catalog, search_rate=0.3, seed=1)
               if e.user_id in set(parity)]
-
-    log_path = tmp / "worker.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "stream_app", "worker", "--loglevel", "warning"],
-            env={**os.environ, **_env_vars(settings)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
     reader = Reader.from_url(settings.redis_url, settings.reco_prefix)
-    e = Env(settings, catalog, artifacts, parity, spare, recent, reader, worker, log_path)
+    worker = WorkerProcess(settings, tmp / "worker.log")
     try:
-        # ready = consuming: a checkout of a probe user turns into an answer
-        probe_ts = 1_600_000_000_000
-        e.produce_raw(settings.topic_checkouts, b"999999901",
-                      encode(Checkout("probe", 999999901, probe_ts)), probe_ts)
-        e.wait_for(999999901, probe_ts, timeout_s=90)
-        yield e
+        worker.start()
+        worker.wait_ready()
+        yield Env(settings, catalog, artifacts, parity, spare, recent, reader, worker)
     finally:
-        _stop(worker)
-        reader.client.delete(*reader.client.keys(f"{settings.reco_prefix}:*") or ["-"])
+        worker.stop()
+        reader.client.delete(*(reader.client.keys(f"{settings.reco_prefix}:*") or ["-"]))
         reader.close()
+        _delete_topics(settings, [*topics, f"{run}-user-state-changelog"])
 
 
 def _comparable(reco: Recommendation) -> Recommendation:
@@ -288,9 +240,9 @@ def test_bad_event_goes_to_dead_letters_with_reason(env: Env) -> None:
 def test_online_answers_equal_offline_replay_of_the_same_log(env: Env) -> None:
     """ONLINE/OFFLINE PARITY: what users get in Redis is what the pure core computes."""
     assert len(env.recent) >= 1000
-    before = env.stats()
+    before = env.consumed()
     stats = publish(env.recent, env.settings, pace=Pace(), progress=False)
-    env.wait_consumed(before["events"] + before["dead_letters"] + len(env.recent))
+    env.worker.wait_consumed(before + len(env.recent))
     expected = env.offline(env.recent)
     assert set(expected) == set(env.parity_users)
     mismatched = []
@@ -299,5 +251,22 @@ def test_online_answers_equal_offline_replay_of_the_same_log(env: Env) -> None:
         if replace(got, updated_at=0) != _comparable(want):
             mismatched.append((user, got, want))
     assert not mismatched, (
-        f"{len(mismatched)} users differ (worker stats {env.stats()}), first: {mismatched[0]}"
+        f"{len(mismatched)} users differ (worker stats {env.worker.stats()}), "
+        f"first: {mismatched[0]}"
     )
+
+
+def test_record_dumps_the_topics_back_to_a_log_in_event_time_order(env: Env, tmp_path) -> None:
+    from schemas.eventlog import read_event_log
+    from stream_app.replay import record
+
+    user = env.spare_users[3]
+    t0 = env.artifacts.seed_state(user).last_ts + 86_400_000
+    product = int(env.artifacts.popular[0])
+    mine = [Checkout("t-rec-c", user, t0 + 90_000), CartAdd("t-rec-a", user, product, t0)]
+    publish(mine, env.settings, pace=Pace(), progress=False)  # checkout first, on purpose
+    env.wait_for(user, t0 + 90_000)
+    n, _skipped = record(env.settings, tmp_path / "rec.jsonl", timeout_s=3)
+    got = list(read_event_log(tmp_path / "rec.jsonl"))
+    assert n == len(got) and [e.ts for e in got] == sorted(e.ts for e in got)
+    assert [e.event_id for e in got if e.user_id == user] == ["t-rec-a", "t-rec-c"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,8 +148,12 @@ def publish(
     pace: Pace = Pace(),
     total: int | None = None,
     progress: bool = True,
+    on_send: Callable[[Event, float], None] | None = None,
 ) -> ReplayStats:
-    """Publish events in the given order; returns once Kafka acknowledged all of them."""
+    """Publish events in the given order; returns once Kafka acknowledged all of them.
+
+    ``on_send(event, wall_s)`` is called right after each event is handed to the producer.
+    """
     from kafka.errors import KafkaError
     from tqdm import tqdm
 
@@ -179,6 +183,8 @@ def publish(
                 value=encode(event),
                 timestamp_ms=event.ts,
             )
+            if on_send is not None:
+                on_send(event, time.time())
             stats.events += 1
             stats.by_topic[topic] += 1
             previous = stats.last_ts_by_user.get(event.user_id, 0)

@@ -216,25 +216,44 @@ class Pipeline:
         states: dict[int, reorder.Buffered] = {}
         bad: list[DeadLetter] = []
         arrived = wall_ms()
+        by_user: dict[int, list[tuple[Incoming, Event]]] = {}
         for msg, event in order_for_apply(decoded):
-            user = event.user_id
-            buf = states.get(user)
-            if buf is None:
-                buf = self.load(table, user)
-            depth, late_ms = reorder.lateness(buf, event, arrived)
-            if depth:
-                self.stats["late_events"] += 1
-                self.stats["max_late_events"] = max(self.stats["max_late_events"], depth)
-                self.stats["max_late_ms"] = max(self.stats["max_late_ms"], late_ms)
+            by_user.setdefault(event.user_id, []).append((msg, event))
+        for user, mine in by_user.items():
+            buf = self.load(table, user)
+            for _, event in mine:
+                depth, late_ms = reorder.lateness(buf, event, arrived)
+                if depth:
+                    self.stats["late_events"] += 1
+                    self.stats["max_late_events"] = max(self.stats["max_late_events"], depth)
+                    self.stats["max_late_ms"] = max(self.stats["max_late_ms"], late_ms)
             try:
-                states[user] = reorder.add(buf, event, self.config, arrived, hold_ms=self.hold_ms)
+                states[user] = reorder.add_many(
+                    buf, [e for _, e in mine], self.config, arrived, hold_ms=self.hold_ms
+                )
+            except Exception as exc:
+                if decide(exc) is not Decision.SKIP:
+                    raise
+                states[user] = self._one_by_one(buf, mine, arrived, bad)
+        self.stats["events"] += len(decoded)
+        return states, bad
+
+    def _one_by_one(
+        self,
+        buf: reorder.Buffered,
+        mine: list[tuple[Incoming, Event]],
+        arrived: int,
+        bad: list[DeadLetter],
+    ) -> reorder.Buffered:
+        """Apply a user's events singly, dead-lettering the ones the core rejects."""
+        for msg, event in mine:
+            try:
+                buf = reorder.add(buf, event, self.config, arrived, hold_ms=self.hold_ms)
             except Exception as exc:
                 if decide(exc) is not Decision.SKIP:
                     raise
                 bad.append(self._reject(exc, "apply", msg))
-                states[user] = buf
-        self.stats["events"] += len(decoded)
-        return states, bad
+        return buf
 
     def write_back(
         self, table: MutableMapping[bytes, bytes], states: dict[int, reorder.Buffered]

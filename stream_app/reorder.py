@@ -30,7 +30,6 @@ Serialised form: ``b"R1"`` + count + length-prefixed ``base``, ``current``
 from __future__ import annotations
 
 import struct
-from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -43,6 +42,7 @@ __all__ = [
     "DEFAULT_MAX_PENDING",
     "Buffered",
     "add",
+    "add_many",
     "apply_key",
     "from_bytes",
     "lateness",
@@ -158,22 +158,54 @@ def add(
     >>> late.current.n_orders, late.current.basket, late.current.history.pid
     (1, (), (5,))
     """
-    if event.event_id in buf.current.recent_ids or any(
-        p.event_id == event.event_id for p in buf.pending
-    ):
-        return buf  # redelivered
-    key = apply_key(event)
-    if not buf.pending or key >= apply_key(buf.pending[-1]):
-        pending = (*buf.pending, event)
-        arrived = (*buf.arrived, now_ms)
-        current = apply(buf.current, event, config)
-    else:
-        at = bisect_right([apply_key(p) for p in buf.pending], key)
-        pending = (*buf.pending[:at], event, *buf.pending[at:])
-        arrived = (*buf.arrived[:at], now_ms, *buf.arrived[at:])
+    return add_many(buf, [event], config, now_ms, hold_ms=hold_ms, max_pending=max_pending)
+
+
+def add_many(
+    buf: Buffered,
+    events: Iterable[Event],
+    config: FeatureConfig,
+    now_ms: int,
+    *,
+    hold_ms: int = DEFAULT_HOLD_MS,
+    max_pending: int = DEFAULT_MAX_PENDING,
+) -> Buffered:
+    """:func:`add` for several events of one user arrived together: at most one re-fold.
+
+    >>> from features import empty_state, DEFAULT_CONFIG as cfg
+    >>> from schemas.events import CartAdd, Checkout
+    >>> t = 1_500_000_000_000
+    >>> b = add_many(start(empty_state(1)), [Checkout("c", 1, t + 9), CartAdd("a", 1, 5, t)],
+    ...              cfg, 0)
+    >>> b.current == add(add(start(empty_state(1)), CartAdd("a", 1, 5, t), cfg, 0),
+    ...                  Checkout("c", 1, t + 9), cfg, 0).current
+    True
+    """
+    seen = set(buf.current.recent_ids) | {p.event_id for p in buf.pending}
+    new: list[Event] = []
+    for event in events:
+        if event.event_id not in seen:  # else redelivered
+            seen.add(event.event_id)
+            new.append(event)
+    if not new:
+        return buf
+    new = sort_for_apply(new)
+    if not buf.pending or apply_key(new[0]) >= apply_key(buf.pending[-1]):
+        pending = (*buf.pending, *new)
+        arrived = (*buf.arrived, *(now_ms for _ in new))
+        current = buf.current
+        for event in new:
+            current = apply(current, event, config)
+    else:  # something arrived late: merge (stable: earlier arrivals first) and re-fold once
+        merged = sorted(
+            [*zip(buf.pending, buf.arrived, strict=True), *((e, now_ms) for e in new)],
+            key=lambda pair: apply_key(pair[0]),
+        )
+        pending = tuple(e for e, _ in merged)
+        arrived = tuple(t for _, t in merged)
         current = buf.base
-        for p in pending:
-            current = apply(current, p, config)
+        for event in pending:
+            current = apply(current, event, config)
     # settle the oldest events once nothing can arrive before them any more
     base = buf.base
     settle = 0

@@ -55,3 +55,16 @@ def test_pending_is_capped() -> None:
     for i, event in enumerate(_events(4)):
         buf = reorder.add(buf, event, DEFAULT_CONFIG, now_ms=i, max_pending=5)
     assert len(buf.pending) == 5
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.randoms(use_true_random=False), st.integers(1, 4), st.integers(1, 7))
+def test_batches_of_any_arrival_order_give_the_offline_state(rnd, n_orders, chunk) -> None:
+    events = _events(n_orders)
+    shuffled = list(events)
+    rnd.shuffle(shuffled)
+    shuffled += shuffled[: rnd.randint(0, 3)]  # some redelivered
+    buf = reorder.start(empty_state(1))
+    for i in range(0, len(shuffled), chunk):
+        buf = reorder.add_many(buf, shuffled[i : i + chunk], DEFAULT_CONFIG, now_ms=i)
+    assert buf.current == fold(empty_state(1), events)

@@ -1,0 +1,51 @@
+"""RedisSink and the serving readers against the real Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas.errors import ServiceError, SinkError
+from schemas.recommendation import RecoItem, Recommendation
+from stream_app.serving import AsyncReader, Reader
+from stream_app.sinks import RedisSink
+
+pytestmark = pytest.mark.integration
+
+
+def _reco(user: int | None, event_ts: int = 5) -> Recommendation:
+    return Recommendation(user, (RecoItem(42, 0.5, "because"),), "m", "stream", 0, event_ts)
+
+
+async def test_redis_sink_writes_a_batch_in_one_round_trip_and_readers_serve_it(
+    redis_url: str, unique_name
+) -> None:
+    prefix = unique_name("reco")
+    sink = RedisSink.from_url(redis_url, prefix)
+    reader = Reader.from_url(redis_url, prefix)
+    areader = AsyncReader.from_url(redis_url, prefix)
+    try:
+        await sink.write([_reco(u) for u in range(1, 301)] + [_reco(None, 0)])
+        assert sink.round_trips == 1
+        own = reader.get(7)
+        assert not own.is_fallback and own.recommendation.items[0].product_id == 42
+        assert own.recommendation.updated_at > 0 and 0 <= own.age_ms < 60_000
+        unknown = await areader.get(10_000)
+        assert unknown.is_fallback and unknown.recommendation.user_id is None
+        assert len(_reco(7).to_bytes()) < 1024
+    finally:
+        reader.client.delete(*(reader.client.keys(f"{prefix}:*") or ["-"]))
+        reader.close()
+        await areader.close()
+        await sink.close()
+
+
+async def test_redis_failures_become_sink_and_service_errors(free_port) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    sink = RedisSink.from_url(url, "x")
+    with pytest.raises(SinkError, match="writing 1 answers to Redis failed"):
+        await sink.write([_reco(1)])
+    await sink.close()
+    reader = Reader.from_url(url, "x")
+    with pytest.raises(ServiceError, match="reading x:1 from Redis failed"):
+        reader.get(1)
+    reader.close()

@@ -30,6 +30,7 @@ import heapq
 import logging
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -42,7 +43,7 @@ from stream_app.settings import Settings
 from stream_app.sinks import RedisSink, Sink
 from stream_app.web import register_views
 
-__all__ = ["EventTimeScheduler", "create_app", "input_topics"]
+__all__ = ["EventTimeScheduler", "create_app", "datadir", "input_topics", "internal_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,16 @@ def input_topics(settings: Settings) -> list[str]:
     return [settings.topic_cart_adds, settings.topic_searches, settings.topic_checkouts]
 
 
+def internal_topics(settings: Settings) -> list[str]:
+    """Topics Faust creates for the app: the table's changelog and the assignor's."""
+    return [f"{settings.app_id}-user-state-changelog", f"{settings.app_id}-__assignor-__leader"]
+
+
+def datadir(settings: Settings) -> Path:
+    """Faust's local data folder of the app (under the state dir, not the working directory)."""
+    return settings.state_dir / "faust" / settings.app_id
+
+
 def create_app(
     settings: Settings, *, artifacts: Artifacts | None = None, sink: Sink | None = None
 ) -> faust.App:
@@ -88,6 +99,7 @@ def create_app(
         max_event_bytes=settings.max_event_bytes,
         hold_ms=settings.reorder_hold_ms,
     )
+    datadir(settings).parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the leaf
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
@@ -100,6 +112,7 @@ def create_app(
         web_host=settings.web_host,
         web_bind=settings.web_host,
         autodiscover=False,
+        datadir=str(datadir(settings)),
     )
 
     # --- topics -> agent -> table -> sink ---------------------------------------------------

@@ -40,12 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     from schemas.recommendation import Recommendation, reco_key
     from stream_app.app import input_topics
     from stream_app.commands.build import build_and_seed
-    from stream_app.commands.demo import _delete_topics
     from stream_app.replay import Pace, publish, recent_events
     from stream_app.services import ensure_topics
     from stream_app.serving import Reader
     from stream_app.settings import Settings
-    from stream_app.workerproc import WorkerProcess
+    from stream_app.workerproc import WorkerProcess, remove_run
 
     p = argparse.ArgumentParser(prog="python -m stream_app.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -154,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         worker.stop()
         reader.client.delete(*(reader.client.keys(f"{run}:*") or ["-"]))
         reader.close()
-        _delete_topics(settings, [*topics, f"{run}-user-state-changelog"])
+        remove_run(settings)
     if args.json:
         args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print(orjson.dumps(results).decode())

@@ -24,7 +24,7 @@ from schemas.events import Checkout, encode
 from stream_app.serving import Reader
 from stream_app.settings import ENV_PREFIX, Settings
 
-__all__ = ["PROBE_USER", "WorkerProcess", "settings_env"]
+__all__ = ["PROBE_USER", "WorkerProcess", "remove_run", "settings_env"]
 
 PROBE_USER = 999_999_999_001
 
@@ -140,3 +140,28 @@ class WorkerProcess:
             self._log.close()
             self._log = None
         return code
+
+
+def remove_run(settings: Settings, say=print) -> None:
+    """Best effort: delete a run's topics (inputs, dead letters, Faust's internal ones) and its
+    Faust data folder, so throw-away runs (demo, bench, tests) leave nothing behind."""
+    import shutil
+
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    from stream_app.app import datadir, input_topics, internal_topics
+
+    names = [*input_topics(settings), settings.topic_dead_letters, *internal_topics(settings)]
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+        try:
+            existing = set(admin.list_topics())
+            doomed = [n for n in names if n in existing]
+            if doomed:
+                admin.delete_topics(doomed)
+        finally:
+            admin.close()
+    except KafkaError as exc:
+        say(f"   (could not delete the run's topics: {exc})")
+    shutil.rmtree(datadir(settings), ignore_errors=True)

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from stream_app.replay import Pace, publish, recent_events
     from stream_app.services import ensure_topics, services_up
     from stream_app.serving import Reader
-    from stream_app.workerproc import WorkerProcess
+    from stream_app.workerproc import WorkerProcess, remove_run
 
     t_start = time.monotonic()
     _say("== 1. services")
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         code = worker.stop()
         reader.close()
         if not args.keep_topics:
-            _delete_topics(settings, [*topics, f"{run_id}-user-state-changelog"])
+            remove_run(settings, _say)
         _say(f"\n== worker stopped (exit {code}); demo took {time.monotonic() - t_start:.0f}s. "
              f"Try: stream-app get {shown[0] if shown else 1}")
     return 0 if ok else 1
@@ -161,18 +161,3 @@ def _wait_answers(reader, last_ts: dict[int, int], timeout_s: float) -> set[int]
             time.sleep(0.05)
     return missing
 
-
-def _delete_topics(settings: Settings, names: list[str]) -> None:
-    """Best effort: a demo run leaves no topics behind."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
-        try:
-            existing = set(admin.list_topics())
-            admin.delete_topics([n for n in names if n in existing])
-        finally:
-            admin.close()
-    except KafkaError as exc:
-        _say(f"   (could not delete the run's topics: {exc})")

@@ -27,13 +27,12 @@ from schemas.recommendation import Recommendation
 from scorers import Artifacts, recommend
 from stream_app.agents import feature_config, replay_offline
 from stream_app.app import input_topics
-from stream_app.commands.demo import _delete_topics
 from stream_app.deadletter import DeadLetter
 from stream_app.replay import Pace, publish, recent_events
 from stream_app.services.topics import ensure_topics
 from stream_app.serving import Reader
 from stream_app.settings import Settings
-from stream_app.workerproc import WorkerProcess
+from stream_app.workerproc import WorkerProcess, remove_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -131,7 +130,7 @@ def env(
         worker.stop()
         reader.client.delete(*(reader.client.keys(f"{settings.reco_prefix}:*") or ["-"]))
         reader.close()
-        _delete_topics(settings, [*topics, f"{run}-user-state-changelog"])
+        remove_run(settings)
 
 
 def _comparable(reco: Recommendation) -> Recommendation:

@@ -24,12 +24,11 @@ from scorers import Artifacts
 from stream_app.agents import feature_config, replay_offline
 from stream_app.app import input_topics
 from stream_app.commands.build import build_and_seed
-from stream_app.commands.demo import _delete_topics
 from stream_app.replay import Pace, publish, recent_events
 from stream_app.services.topics import ensure_topics
 from stream_app.serving import Reader
 from stream_app.settings import Settings
-from stream_app.workerproc import WorkerProcess
+from stream_app.workerproc import WorkerProcess, remove_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -147,4 +146,4 @@ def test_state_survives_a_worker_dying_and_its_partitions_moving(
         b.stop()
         reader.client.delete(*(reader.client.keys(f"{run}:*") or ["-"]))  # probes too
         reader.close()
-        _delete_topics(settings, [*topics, f"{run}-user-state-changelog"])
+        remove_run(settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -101,6 +102,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     reader = Reader.from_url(settings.redis_url, settings.reco_prefix)
     before = {u: reader.get(u).to_dict(names=artifacts.name_of) for u in shown}
 
+    if _port_busy(settings.web_host, settings.web_port):
+        free = _free_port(settings.web_host)
+        _say(f"   (port {settings.web_port} is taken; the demo worker serves on {free})")
+        settings = replace(settings, web_port=free)
     topics = [*input_topics(settings), settings.topic_dead_letters]
     ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
     log_path = settings.state_dir / "demo" / f"{run_id}-worker.log"
@@ -161,3 +166,14 @@ def _wait_answers(reader, last_ts: dict[int, int], timeout_s: float) -> set[int]
             time.sleep(0.05)
     return missing
 
+
+
+def _port_busy(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import socket
 from dataclasses import replace
 
+from schemas.errors import ConfigError
 from stream_app.settings import Settings
 
 DESCRIPTION = """\
@@ -41,6 +43,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.web_port:
         settings = replace(settings, web_port=args.web_port)
+    with socket.socket() as sock:
+        if sock.connect_ex((settings.web_host, settings.web_port)) == 0:
+            raise ConfigError(
+                f"port {settings.web_port} on {settings.web_host} is taken (another worker?); "
+                "use --web-port or STREAM_APP_WEB_PORT"
+            )
     ensure_topics(
         settings.kafka_bootstrap,
         [*input_topics(settings), settings.topic_dead_letters],

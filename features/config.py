@@ -31,9 +31,9 @@ class FeatureConfig:
     """Searches older than this (by event time) are forgotten at the next event."""
     search_half_life_ms: int = 10 * 60 * 1000
     """Half-life of a search's weight in scoring (by event time)."""
-    max_order_ts: int = 16
+    max_order_ts: int = 31
     """Checkout times kept (for days-between-orders features)."""
-    max_recent_orders: int = 10
+    max_recent_orders: int = 30
     """Latest committed baskets kept whole (recency and basket-similarity features)."""
     max_recent_ids: int = 64
     """Event ids remembered to make redelivered events no-ops."""

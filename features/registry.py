@@ -59,7 +59,6 @@ FEATURES: tuple[Feature, ...] = (
         1,
         "log(days since last purchase / usual days between purchases), clipped",
     ),
-    Feature("u_overdue_days_abs", "user", "event time", 1, "|u_overdue_days|"),
     Feature("u_days_since", "user", "event time", 1, "log(1 + days since last purchase)"),
     Feature(
         "u_streak",
@@ -91,6 +90,7 @@ FEATURES: tuple[Feature, ...] = (
         1,
         "presence in the latest orders, each order weighted 0.7^age",
     ),
+    Feature("r_freq_decay_09", "user", "orders (0.9 per order)", 1, "r_freq_decay, slower decay"),
     Feature("r_last3", "user", "orders", 1, "share of the last 3 orders containing the product"),
     Feature(
         "r_basket_knn",
@@ -107,11 +107,11 @@ FEATURES: tuple[Feature, ...] = (
         "how often the product followed the last added item in the user's recent carts",
     ),
     Feature(
-        "u_pos_ahead",
+        "aisle_next",
         "session",
         "none",
         1,
-        "(usual cart position - current position) / 10, clipped to [-1, 1]",
+        "P(next add is from the product's aisle | aisle of the last add), global",
     ),
     Feature(
         "aisle_missing",
@@ -130,9 +130,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("cooc_last", "session", "none", 1, "co-occurrence with the last product added"),
     Feature("cooc_x_new", "session", "basket recency", 1, "cooc for never-bought products"),
     Feature("aisle_aff", "user", "none", 1, "share of the user's purchases in the product's aisle"),
-    Feature("dept_aff", "user", "none", 1, "share of the user's purchases in its department"),
     Feature("basket_aisle", "session", "none", 1, "share of basket items in the product's aisle"),
-    Feature("basket_dept", "session", "none", 1, "share of basket items in its department"),
     Feature(
         "search_match",
         "session",

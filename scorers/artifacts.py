@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ARTIFACTS_FORMAT", "Artifacts", "build_artifacts", "seed_states"]
 
-ARTIFACTS_FORMAT = 1
+ARTIFACTS_FORMAT = 2
 N_NEIGHBOURS = 30
 N_POPULAR = 200
 N_TOKEN_TOP = 40
@@ -57,6 +57,7 @@ _ARRAYS = (
     "post_ids",
     "top_ptr",
     "top_ids",
+    "aisle_next",
 )
 
 
@@ -77,6 +78,8 @@ class Artifacts:
     post_ids: np.ndarray
     top_ptr: np.ndarray
     top_ids: np.ndarray
+    aisle_next: np.ndarray
+    """``aisle_next[a, b]``: P(the next cart add is from aisle b | the last one was from a)."""
     names: list[str]
     aisle_names: dict[int, str]
     model: LinearModel = field(default_factory=default_model)
@@ -87,12 +90,9 @@ class Artifacts:
     _weights: np.ndarray | None = field(default=None, repr=False, compare=False)
     n_aisles: int = field(default=0, init=False)
     """Size of aisle-indexed arrays (max aisle id + 1)."""
-    n_depts: int = field(default=0, init=False)
-    """Size of department-indexed arrays (max department id + 1)."""
 
     def __post_init__(self) -> None:
         self.n_aisles = int(self.aisle.max(initial=0)) + 1
-        self.n_depts = int(self.dept.max(initial=0)) + 1
 
     @property
     def n_products(self) -> int:
@@ -244,6 +244,30 @@ def _cooccurrence(
     return _csr(groups, size)
 
 
+def _transitions(prev: np.ndarray, nxt: np.ndarray, n: int, alpha: float = 10.0) -> np.ndarray:
+    counts = np.zeros((n, n), dtype=np.float64)
+    np.add.at(counts, (prev, nxt), 1.0)
+    prior = (counts.sum(axis=0) + 1.0) / (counts.sum() + n)
+    return ((counts + alpha * prior) / (counts.sum(axis=1, keepdims=True) + alpha)).astype(
+        np.float32
+    )
+
+
+def _aisle_transitions(orders: Sequence[Order], aisle: np.ndarray) -> np.ndarray:
+    """Aisle transition matrix between consecutive cart adds."""
+    prev_parts, next_parts = [], []
+    for order in orders:
+        items = np.asarray(order.product_ids, dtype=np.int64)
+        if len(items) >= 2:
+            prev_parts.append(items[:-1])
+            next_parts.append(items[1:])
+    n_a = int(aisle.max(initial=0)) + 1
+    if not prev_parts:
+        return np.full((n_a, n_a), 1.0 / n_a, np.float32)
+    prev, nxt = np.concatenate(prev_parts), np.concatenate(next_parts)
+    return _transitions(aisle[prev], aisle[nxt], n_a)
+
+
 def build_artifacts(
     orders: Sequence[Order],
     catalog: Catalog,
@@ -292,6 +316,7 @@ def build_artifacts(
     popular = popular[buyers[popular] > 0].astype(np.int32)
 
     nbr_ptr, nbr_ids, nbr_w = _cooccurrence(orders, size, buyers)
+    aisle_next = _aisle_transitions(orders, aisle)
 
     # search index over product and aisle names
     postings: dict[str, list[int]] = defaultdict(list)
@@ -324,6 +349,7 @@ def build_artifacts(
         post_ids=post_ids,
         top_ptr=top_ptr,
         top_ids=top_ids,
+        aisle_next=aisle_next,
         names=names,
         aisle_names=dict(catalog.aisles),
         model=model if model is not None else default_model(),

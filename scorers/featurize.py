@@ -9,13 +9,13 @@ candidate vector; there is no per-candidate Python work.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain
 
 import numpy as np
 
 from features.registry import FEATURE_NAMES
 from features.state import UserState
 from scorers.artifacts import Artifacts
+from scorers.userview import STATIC_FEATURES, UserView, user_view
 
 __all__ = ["COL", "DAY_MS", "Candidates", "candidate_features"]
 
@@ -23,7 +23,8 @@ DAY_MS = 86_400_000
 COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_BASKET_CONTEXT = 8
 N_POPULAR_CANDIDATES = 40
-RECENT_DECAY = 0.7
+_STATIC_COLS = [COL[name] for name in STATIC_FEATURES]
+_RECENT_COLS = [COL["r_next_after"], COL["r_basket_knn"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class Candidates:
     search_query: tuple[str, ...]
     search_best: np.ndarray
     """Index into ``search_query`` of the best matching search per candidate (-1: none)."""
+    cooc_src: np.ndarray
+    """The basket product behind each candidate's strongest co-occurrence (-1: none)."""
 
 
 def _slice(ptr: np.ndarray, data: np.ndarray, key: int) -> np.ndarray:
@@ -72,19 +75,36 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     """Candidates for ``state`` and their feature matrix (float64, one column per feature)."""
     now = state.last_ts if now_ms is None else now_ms
     h = state.history
-    hp = np.array(h.pid, dtype=np.int64)
+    view = user_view(state, art.aisle, art.n_aisles) if len(h) else None
+    hp = view.hp if view is not None else np.zeros(0, dtype=np.int64)
     basket = np.array(state.basket, dtype=np.int64)
     searches = _search_terms(state, art, now)
 
-    parts = [hp, art.popular[:N_POPULAR_CANDIDATES]]
+    # neighbours of the latest basket items, gathered from the CSR arrays in one go
     context = state.basket[-N_BASKET_CONTEXT:]
-    for b in context:
-        parts.append(_slice(art.nbr_ptr, art.nbr_ids, b))
+    nbr_ids = nbr_w = nbr_src = None
+    if context:
+        ctx = np.array(context, dtype=np.int64)
+        ctx = ctx[(ctx > 0) & (ctx < art.n_products)]
+        starts = art.nbr_ptr[ctx]
+        lens = art.nbr_ptr[ctx + 1] - starts
+        offsets = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        nbr_ids = art.nbr_ids[offsets].astype(np.int64)
+        recency = 1.0 / (len(ctx) - np.arange(len(ctx)))  # last add 1, previous 1/2, ...
+        nbr_w = art.nbr_w[offsets] * np.repeat(recency, lens)
+        nbr_src = np.repeat(ctx, lens)
+        n_last = int(lens[-1]) if len(lens) else 0
+        norm = float(recency.sum())
+    parts = [view.candidates if view is not None else hp, art.popular[:N_POPULAR_CANDIDATES]]
+    if nbr_ids is not None:
+        parts.append(nbr_ids)
     for _, toks, _, _ in searches:
         for t in toks:
             if t >= 0:
                 parts.append(_slice(art.top_ptr, art.top_ids, t))
-    cands = np.unique(np.concatenate(parts).astype(np.int64))
+    cands = np.sort(np.concatenate(parts).astype(np.int64))
+    if len(cands) > 1:  # np.unique, without its per-call overhead
+        cands = cands[np.concatenate(([True], cands[1:] != cands[:-1]))]
     if len(cands) and (cands[0] <= 0 or cands[-1] >= art.n_products):
         cands = cands[(cands > 0) & (cands < art.n_products)]
     if len(basket):
@@ -94,49 +114,29 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     count = np.zeros(n, dtype=np.float64)
     interval_days = np.zeros(n, dtype=np.float64)
     search_best = np.full(n, -1, dtype=np.int64)
+    cooc_src = np.full(n, -1, dtype=np.int64)
     queries = tuple(q for q, _, _, _ in searches)
     if n == 0:
-        return Candidates(cands, XT.T, count, interval_days, queries, search_best)
+        return Candidates(cands, XT.T, count, interval_days, queries, search_best, cooc_src)
 
-    n_orders = state.n_orders
     cur_pos = len(state.basket)
     ca = art.aisle[cands]
-    # --- user x item: long-term history (computed full-length, masked by `kn`)
-    if len(hp):
+    # --- user x item: history rows, checkout-stable parts memoised per session
+    if view is not None:
+        v = view
+        n_h = len(hp)
         idx = np.searchsorted(hp, cands)
-        idx[idx >= len(hp)] = len(hp) - 1
+        idx[idx >= n_h] = n_h - 1
         kn = (hp[idx] == cands).astype(np.float64)
-        cols = np.array(
-            (h.count, h.first_order, h.last_order, h.first_ts, h.last_ts, h.pos_sum),
-            dtype=np.float64,
-        )
-        hc = cols[0]
-        g = cols[:, idx]
-        count = g[0] * kn
-        first_o, last_o, first_t, last_t = g[1], g[2], g[3], g[4]
-        c1 = np.maximum(count, 1.0)
-        pos_mean = g[5] / c1
-        since_o = n_orders - last_o + 1.0
-        multi = count >= 2
-        denom = np.maximum(count - 1.0, 1.0)
-        int_o = np.maximum((last_o - first_o) / denom, 1.0)
-        int_d = (last_t - first_t) / denom / DAY_MS
+        g = v.rows[:, idx] * kn
+        XT[_STATIC_COLS] = g[: len(_STATIC_COLS)]
+        count, multi, last_t, int_d, log_pos = g[len(_STATIC_COLS) :]
         days = np.maximum(now - last_t, 0.0) / DAY_MS
-        over_o = np.clip(np.log(np.maximum(since_o, 1.0) / int_o), -3, 3) * multi
         over_d = np.clip(np.log((days + 1.0) / (int_d + 1.0)), -3, 3) * multi
-        share = count / max(n_orders, 1)
-        XT[COL["u_log_count"]] = np.log1p(count)
-        XT[COL["u_share"]] = share
-        XT[COL["u_in_last_order"]] = (last_o == n_orders) * kn
-        XT[COL["u_orders_since"]] = np.log1p(np.maximum(since_o, 0.0)) * kn
-        XT[COL["u_overdue_orders"]] = over_o
-        XT[COL["u_overdue_orders_abs"]] = np.abs(over_o)
+        share = XT[COL["u_share"]]
         XT[COL["u_overdue_days"]] = over_d
-        XT[COL["u_overdue_days_abs"]] = np.abs(over_d)
         XT[COL["u_days_since"]] = np.log1p(days) * kn
-        XT[COL["u_streak"]] = count / np.maximum(n_orders - first_o + 1.0, 1.0)
-        XT[COL["u_pos_match"]] = -np.abs(np.log1p(pos_mean) - np.log1p(cur_pos)) * kn
-        XT[COL["u_pos_ahead"]] = np.clip((pos_mean - cur_pos) / 10.0, -1.0, 1.0) * kn
+        XT[COL["u_pos_match"]] = -np.abs(log_pos - np.log1p(cur_pos)) * kn
         if cur_pos == 0:
             XT[COL["u_share_x_pos0"]] = share
         else:
@@ -145,44 +145,35 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
             since_order = max(now - state.order_ts[-1], 0) / DAY_MS
             XT[COL["u_share_x_days"]] = share * np.log1p(since_order)
         interval_days = int_d * multi
-        # aisle / department affinity from the history
-        total = hc.sum()
-        a_hist = np.bincount(art.aisle[hp], weights=hc, minlength=art.n_aisles)
-        d_hist = np.bincount(art.dept[hp], weights=hc, minlength=art.n_depts)
-        XT[COL["aisle_aff"]] = a_hist[ca] / total
-        XT[COL["dept_aff"]] = d_hist[art.dept[cands]] / total
+        XT[COL["aisle_aff"]] = v.a_hist[ca] / v.total
+        if len(v.flat) and state.basket:
+            XT[_RECENT_COLS] = _recent_rows(v, state)[:, idx] * kn
+
     new = count == 0
     XT[COL["u_new"]] = new
 
-    # --- user x item: the latest orders, and the ones that look like the current basket
-    if state.recent_orders:
-        _recent_orders(state, cands, XT)
-
     # --- session: basket co-occurrence and aisle mix
     if context:
-        m = len(context)
-        ids_parts, w_parts = [], []
-        for j, b in enumerate(context):
-            ids_parts.append(_slice(art.nbr_ptr, art.nbr_ids, b))
-            w_parts.append(_slice(art.nbr_ptr, art.nbr_w, b) / (m - j))
-        all_ids = np.concatenate(ids_parts).astype(np.int64)
-        if len(all_ids):
-            pos = np.searchsorted(cands, all_ids)
+        if nbr_ids is not None and len(nbr_ids):
+            pos = np.searchsorted(cands, nbr_ids)
             pos[pos >= n] = n - 1
-            hit = cands[pos] == all_ids
-            norm = sum(1.0 / (m - j) for j in range(m))
-            weights = np.concatenate(w_parts).astype(np.float64)
-            XT[COL["cooc"]] = np.bincount(pos[hit], weights=weights[hit], minlength=n) / norm
+            hit = cands[pos] == nbr_ids
+            ph, wh = pos[hit], nbr_w[hit]
+            XT[COL["cooc"]] = np.bincount(ph, weights=wh, minlength=n) / norm
             XT[COL["cooc_x_new"]] = XT[COL["cooc"]] * new
-            last = len(all_ids) - len(ids_parts[-1])
-            hl = hit[last:]
+            tail = hit[len(hit) - n_last :]
             XT[COL["cooc_last"]] = np.bincount(
-                pos[last:][hl], weights=weights[last:][hl], minlength=n
+                pos[len(hit) - n_last :][tail],
+                weights=nbr_w[len(hit) - n_last :][tail],
+                minlength=n,
             )
+            # the basket item behind each candidate's strongest co-occurrence (for reasons)
+            order = np.argsort(wh, kind="stable")
+            cooc_src[ph[order]] = nbr_src[hit][order]
+        last_pid = state.basket[-1]
+        XT[COL["aisle_next"]] = art.aisle_next[art.aisle[last_pid], ca]
         ba = np.bincount(art.aisle[basket], minlength=art.n_aisles)
-        bd = np.bincount(art.dept[basket], minlength=art.n_depts)
         XT[COL["basket_aisle"]] = ba[ca] / len(basket)
-        XT[COL["basket_dept"]] = bd[art.dept[cands]] / len(basket)
         XT[COL["aisle_missing"]] = XT[COL["aisle_aff"]] * (ba[ca] == 0)
     else:
         XT[COL["aisle_missing"]] = XT[COL["aisle_aff"]]
@@ -212,40 +203,22 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     XT[COL["g_pop"]] = pop
     XT[COL["g_reorder"]] = art.reorder[cands]
     XT[COL["g_pop_x_new"]] = pop * new
-    return Candidates(cands, XT.T, count, interval_days, queries, search_best)
+    return Candidates(cands, XT.T, count, interval_days, queries, search_best, cooc_src)
 
 
-def _recent_orders(state: UserState, cands: np.ndarray, XT: np.ndarray) -> None:
-    orders = state.recent_orders
-    r = len(orders)
-    lens = [len(o) for o in orders]
-    flat = np.fromiter(chain.from_iterable(orders), dtype=np.int64, count=sum(lens))
-    if not len(flat):
-        return
-    oidx = np.repeat(np.arange(r), lens)
-    n = len(cands)
-    pos = np.searchsorted(cands, flat)
-    pos[pos >= n] = n - 1
-    hit = cands[pos] == flat
-    hpos, hord = pos[hit], oidx[hit]
-    gamma = RECENT_DECAY ** (r - 1 - np.arange(r, dtype=np.float64))
-    XT[COL["r_freq_decay"]] = np.bincount(hpos, weights=gamma[hord], minlength=n) / gamma.sum()
-    last3 = hord >= r - 3
-    XT[COL["r_last3"]] = np.bincount(hpos[last3], minlength=n) / min(3, r)
-    if state.basket:
-        # what followed the last added product in past carts (add order is kept)
-        at = np.flatnonzero(flat == state.basket[-1])
-        if len(at):
-            nxt = np.concatenate([at + 1, at + 2])
-            wts = np.concatenate([np.ones(len(at)), np.full(len(at), 0.5)])
-            ok = nxt < len(flat)
-            nxt, wts = nxt[ok], wts[ok]
-            same = oidx[nxt] == oidx[np.concatenate([at, at])[ok]]
-            nxt, wts = nxt[same & hit[nxt]], wts[same & hit[nxt]]
-            XT[COL["r_next_after"]] = np.bincount(pos[nxt], weights=wts, minlength=n) / len(at)
-        inside = _member(np.sort(np.array(state.basket, dtype=np.int64)), flat)
-        overlap = np.bincount(oidx[inside], minlength=r).astype(np.float64)
-        total = overlap.sum()
-        if total > 0:
-            votes = np.bincount(hpos, weights=overlap[hord], minlength=n)
-            XT[COL["r_basket_knn"]] = votes / total
+def _recent_rows(v: UserView, state: UserState) -> np.ndarray:
+    """The basket-dependent recent-order features, per history row."""
+    n_h = len(v.hp)
+    out = np.zeros((len(_RECENT_COLS), n_h))
+    # what followed the last added product in past carts (add order is kept)
+    follow = v.followers.get(state.basket[-1])
+    if follow is not None:
+        rows, weights, times = follow
+        out[0] = np.bincount(rows, weights=weights, minlength=n_h) / times
+    # recent orders that look like the current basket vote for their other products
+    inside = _member(np.sort(np.array(state.basket, dtype=np.int64)), v.flat)
+    overlap = np.bincount(v.oidx[inside], minlength=len(v.gamma)).astype(np.float64)
+    total = overlap.sum()
+    if total > 0:
+        out[1] = np.bincount(v.known_row, weights=overlap[v.known_order], minlength=n_h) / total
+    return out

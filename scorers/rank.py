@@ -12,7 +12,7 @@ import numpy as np
 from features.state import UserState
 from schemas.recommendation import RecoItem, Recommendation
 from scorers.artifacts import Artifacts
-from scorers.featurize import COL, Candidates, _slice, candidate_features
+from scorers.featurize import COL, Candidates, candidate_features
 
 __all__ = ["batch_recommendation", "fallback", "rank", "recommend"]
 
@@ -21,7 +21,7 @@ _GROUPS = (
     [c for n, c in COL.items() if n.startswith(("u_", "r_")) and n != "u_new"],  # history
     [COL["cooc"], COL["cooc_last"], COL["cooc_x_new"]],  # basket
     [COL["search_match"], COL["search_pending"], COL["search_x_hist"]],  # search
-    [COL["aisle_aff"], COL["dept_aff"], COL["aisle_missing"]],  # affinity
+    [COL["aisle_aff"], COL["aisle_missing"]],  # affinity
 )
 HISTORY, BASKET, SEARCH, AFFINITY = range(4)
 _GROUP_MATRIX = np.zeros((len(COL), len(_GROUPS)))
@@ -97,40 +97,33 @@ def _with_reasons(
         )
     )
     group_sums = np.where(applies & (group_sums > 0), group_sums, 0.0)
-    best = np.where(group_sums.max(axis=1) > 0, group_sums.argmax(axis=1), -1)
-    return [
-        RecoItem(int(c.pids[i]), round(float(scores[i]), 4), _reason(int(g), state, art, c, i))
-        for i, g in zip(top.tolist(), best.tolist(), strict=True)
-    ]
+    best = np.where(group_sums.max(axis=1) > 0, group_sums.argmax(axis=1), -1).tolist()
+    pids = c.pids[top].tolist()
+    scores_ = np.round(scores[top], 4).tolist()
+    counts = c.count[top].tolist()
+    days = c.interval_days[top].tolist()
+    items = []
+    for j, i in enumerate(top.tolist()):
+        g = best[j]
+        if g == SEARCH:
+            reason = f"matches your search '{_short(c.search_query[c.search_best[i]])}'"
+        elif g == BASKET:
+            reason = f"goes with {_short(art.name_of(int(c.cooc_src[i])))} in your cart"
+        elif g == HISTORY:
+            n = int(counts[j])
+            if n == 1:
+                reason = "bought once before"
+            elif days[j] >= 1:
+                reason = f"bought {n} times, usually every {round(days[j])} days"
+            else:
+                reason = f"bought {n} times"
+        elif g == AFFINITY and (aisle := art.aisle_names.get(int(art.aisle[pids[j]]), "")):
+            reason = f"you often buy {_short(aisle)}"
+        else:
+            reason = "popular right now"
+        items.append(RecoItem(pids[j], scores_[j], reason))
+    return items
 
 
 def _short(name: str) -> str:
     return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1].rstrip() + "…"
-
-
-def _reason(group: int, state: UserState, art: Artifacts, c: Candidates, i: int) -> str:
-    if group == SEARCH:
-        return f"matches your search '{_short(c.search_query[c.search_best[i]])}'"
-    if group == BASKET:
-        pid = int(c.pids[i])
-        best_b, best_w = state.basket[-1], -1.0
-        for j, b in enumerate(reversed(state.basket[-8:])):
-            ids = _slice(art.nbr_ptr, art.nbr_ids, b)
-            hit = np.flatnonzero(ids == pid)
-            if len(hit):
-                weight = float(_slice(art.nbr_ptr, art.nbr_w, b)[hit[0]]) / (j + 1)
-                if weight > best_w:
-                    best_b, best_w = b, weight
-        return f"goes with {_short(art.name_of(best_b))} in your cart"
-    if group == HISTORY:
-        n = int(c.count[i])
-        if n == 1:
-            return "bought once before"
-        days = c.interval_days[i]
-        if days >= 1:
-            return f"bought {n} times, usually every {round(days)} days"
-        return f"bought {n} times"
-    if group == AFFINITY:
-        aisle = art.aisle_names.get(int(art.aisle[c.pids[i]]), "")
-        return f"you often buy {_short(aisle)}" if aisle else "popular right now"
-    return "popular right now"

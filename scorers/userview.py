@@ -1,0 +1,203 @@
+"""The per-user arrays that only change at checkout, computed once and memoised.
+
+Everything here depends on the long-term history, the recent orders and the order times, all
+of which :func:`features.apply` changes only when a checkout commits a basket. Between two
+checkouts (a whole shopping session) the scorer reuses one :class:`UserView`; the memo is keyed
+by value (user, orders, last checkout) and checked by equality, so it can never serve the view
+of another state: outputs are exactly those of a fresh computation.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+
+from features.state import UserState
+
+__all__ = ["STATIC_FEATURES", "UserView", "user_view"]
+
+DAY_MS = 86_400_000
+RECENT_DECAY = 0.7
+MEMO_SIZE = 4096
+MAX_HISTORY_CANDIDATES = 200
+
+STATIC_FEATURES = (
+    "u_log_count",
+    "u_share",
+    "u_in_last_order",
+    "u_orders_since",
+    "u_overdue_orders",
+    "u_overdue_orders_abs",
+    "u_streak",
+    "r_freq_decay",
+    "r_freq_decay_09",
+    "r_last3",
+)
+"""Features of a (user, product) pair that do not change until the next checkout."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    """History rows (sorted by product id) and their checkout-stable arrays."""
+
+    key: tuple[int, int, int, int]
+    history: object
+    recent_orders: tuple[tuple[int, ...], ...]
+    hp: np.ndarray
+    candidates: np.ndarray
+    """The history products worth scoring (all, or the MAX_HISTORY_CANDIDATES with the highest
+    recency-weighted frequency), ascending."""
+    rows: np.ndarray
+    """(len(STATIC_FEATURES) + 5, H): the static feature rows, then count, multi (count >= 2),
+    last purchase time, usual days between purchases and log(1 + usual cart position)."""
+    a_hist: np.ndarray
+    total: float
+    # recent orders, flattened in add order
+    flat_row: np.ndarray
+    """History row of every recent-order entry (-1 when no longer in the history)."""
+    flat: np.ndarray
+    oidx: np.ndarray
+    gamma: np.ndarray
+    known_row: np.ndarray
+    """History rows of the recent-order entries still in the history..."""
+    known_order: np.ndarray
+    """...and the recent order each comes from."""
+    followers: dict[int, tuple[np.ndarray, np.ndarray, int]]
+    """product -> (history rows of the 1st and 2nd products added after it in recent carts,
+    weights 1 and 0.5, times the product appears in recent carts)."""
+
+
+_MEMO: OrderedDict[tuple[int, int, int, int], UserView] = OrderedDict()
+
+
+def _key(state: UserState) -> tuple[int, int, int, int]:
+    return (
+        state.user_id,
+        state.n_orders,
+        state.order_ts[-1] if state.order_ts else 0,
+        len(state.history),
+    )
+
+
+def user_view(state: UserState, aisle: np.ndarray, n_aisles: int) -> UserView:
+    """The memoised view of ``state`` (computed on a miss; equality-checked on a hit)."""
+    key = _key(state)
+    view = _MEMO.get(key)
+    if (
+        view is not None
+        and (view.history is state.history or view.history == state.history)
+        and (view.recent_orders is state.recent_orders or view.recent_orders == state.recent_orders)
+        and len(view.a_hist) == n_aisles
+    ):
+        _MEMO.move_to_end(key)
+        return view
+    view = _compute(state, aisle, n_aisles)
+    _MEMO[key] = view
+    if len(_MEMO) > MEMO_SIZE:
+        _MEMO.popitem(last=False)
+    return view
+
+
+def _compute(state: UserState, aisle: np.ndarray, n_aisles: int) -> UserView:
+    h = state.history
+    n_orders = state.n_orders
+    hp = np.array(h.pid, dtype=np.int64)
+    cols = np.array(
+        (h.count, h.first_order, h.last_order, h.first_ts, h.last_ts, h.pos_sum),
+        dtype=np.float64,
+    ).reshape(6, len(hp))
+    count, first_o, last_o, first_t, last_t, pos_sum = cols
+    n_h = len(hp)
+    static = np.zeros((len(STATIC_FEATURES), n_h))
+    S = {name: i for i, name in enumerate(STATIC_FEATURES)}
+    c1 = np.maximum(count, 1.0)
+    since_o = n_orders - last_o + 1.0
+    multi = count >= 2
+    denom = np.maximum(count - 1.0, 1.0)
+    int_o = np.maximum((last_o - first_o) / denom, 1.0)
+    over_o = np.clip(np.log(np.maximum(since_o, 1.0) / int_o), -3, 3) * multi
+    static[S["u_log_count"]] = np.log1p(count)
+    static[S["u_share"]] = count / max(n_orders, 1)
+    static[S["u_in_last_order"]] = last_o == n_orders
+    static[S["u_orders_since"]] = np.log1p(np.maximum(since_o, 0.0))
+    static[S["u_overdue_orders"]] = over_o
+    static[S["u_overdue_orders_abs"]] = np.abs(over_o)
+    static[S["u_streak"]] = count / np.maximum(n_orders - first_o + 1.0, 1.0)
+
+    orders = state.recent_orders
+    r = len(orders)
+    lens = [len(o) for o in orders]
+    flat = np.fromiter(chain.from_iterable(orders), dtype=np.int64, count=sum(lens))
+    oidx = np.repeat(np.arange(r), lens)
+    age = r - 1 - np.arange(r, dtype=np.float64)
+    gamma = RECENT_DECAY**age
+    flat_row = np.full(len(flat), -1, dtype=np.int64)
+    if n_h and len(flat):
+        rows = np.searchsorted(hp, flat)
+        rows[rows >= n_h] = n_h - 1
+        flat_row = np.where(hp[rows] == flat, rows, -1)
+        ok = flat_row >= 0
+        fr, fo = flat_row[ok], oidx[ok]
+        for name, decay in (("r_freq_decay", RECENT_DECAY), ("r_freq_decay_09", 0.9)):
+            g = decay**age
+            static[S[name]] = np.bincount(fr, weights=g[fo], minlength=n_h) / g.sum()
+        last3 = fo >= r - 3
+        static[S["r_last3"]] = np.bincount(fr[last3], minlength=n_h) / min(3, r)
+    total = float(count.sum())
+    known = flat_row >= 0
+    followers = _followers(flat, flat_row, oidx)
+    candidates = hp
+    if n_h > MAX_HISTORY_CANDIDATES:
+        prior = static[S["r_freq_decay_09"]] + static[S["u_share"]]
+        top = np.argsort(-prior, kind="stable")[:MAX_HISTORY_CANDIDATES]
+        candidates = hp[np.sort(top)]
+    return UserView(
+        key=_key(state),
+        history=h,
+        recent_orders=orders,
+        hp=hp,
+        candidates=candidates,
+        rows=np.vstack(
+            (
+                static,
+                count,
+                multi,
+                last_t,
+                (last_t - first_t) / denom / DAY_MS * multi,
+                np.log1p(pos_sum / c1),
+            )
+        ),
+        a_hist=np.bincount(aisle[hp], weights=count, minlength=n_aisles),
+        total=total,
+        flat_row=flat_row,
+        flat=flat,
+        oidx=oidx,
+        gamma=gamma,
+        known_row=flat_row[known],
+        known_order=oidx[known],
+        followers=followers,
+    )
+
+
+def _followers(
+    flat: np.ndarray, flat_row: np.ndarray, oidx: np.ndarray
+) -> dict[int, tuple[np.ndarray, np.ndarray, int]]:
+    rows: dict[int, list[int]] = {}
+    weights: dict[int, list[float]] = {}
+    times: dict[int, int] = {}
+    f, fr, fo = flat.tolist(), flat_row.tolist(), oidx.tolist()
+    n = len(f)
+    for i, pid in enumerate(f):
+        times[pid] = times.get(pid, 0) + 1
+        for step, w in ((1, 1.0), (2, 0.5)):
+            j = i + step
+            if j < n and fo[j] == fo[i] and fr[j] >= 0:
+                rows.setdefault(pid, []).append(fr[j])
+                weights.setdefault(pid, []).append(w)
+    return {
+        pid: (np.array(rows[pid], dtype=np.int64), np.array(weights[pid]), times[pid])
+        for pid in rows
+    }

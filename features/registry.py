@@ -91,6 +91,20 @@ FEATURES: tuple[Feature, ...] = (
         "presence in the latest orders, each order weighted 0.7^age",
     ),
     Feature("r_freq_decay_09", "user", "orders (0.9 per order)", 1, "r_freq_decay, slower decay"),
+    Feature(
+        "u_rank_freq",
+        "user",
+        "orders",
+        1,
+        "log(1 + rank of the product among the user's by recency-weighted frequency)",
+    ),
+    Feature(
+        "u_new_x_explore",
+        "user",
+        "none",
+        1,
+        "u_new x the user's share of never-before-bought items per order",
+    ),
     Feature("r_last3", "user", "orders", 1, "share of the last 3 orders containing the product"),
     Feature(
         "r_basket_knn",
@@ -141,6 +155,14 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         "search_pending", "session", "none", 1, "match with a search typed after the last cart add"
     ),
+    Feature(
+        "search_head",
+        "session",
+        "half-life",
+        1,
+        "1 x search decay when the last word of a live search is the product's head noun",
+    ),
+    Feature("search_x_pop", "session", "half-life", 1, "search_match x g_pop"),
     Feature("search_x_hist", "session", "half-life", 1, "search_match x u_log_count"),
     Feature("g_pop", "item", "none", 1, "log(1 + shoppers who bought it) / log(1 + shoppers)"),
     Feature("g_reorder", "item", "none", 1, "smoothed global reorder rate of the product"),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["STOP_WORDS", "normalize_query", "tokenize"]
+__all__ = ["STOP_WORDS", "head_token", "normalize_query", "tokenize"]
 
 _WORD = re.compile(r"[a-z0-9]+")
+_MAIN_PART = re.compile(r"\s+-\s+|[,(:/]|\s(?:with|in|for)\s", re.IGNORECASE)
 STOP_WORDS = frozenset(
     {"a", "an", "and", "the", "of", "with", "in", "for", "to", "on", "or", "by", "oz", "ct", "lb"}
 )
@@ -46,3 +47,15 @@ def normalize_query(query: str, max_chars: int = 80) -> str:
     'greek yogurt'
     """
     return " ".join(tokenize(query))[:max_chars]
+
+
+def head_token(name: str) -> str | None:
+    """The head noun of a product name: the last word of its main part, i.e. what the product
+    *is* (shoppers search for that: "yogurt", rarely for a brand or a size).
+
+    >>> head_token("Organic Strawberry Yogurt - 32 oz"), head_token("Tuna in Water")
+    ('yogurt', 'tuna')
+    """
+    main = _MAIN_PART.split(name, maxsplit=1)[0]
+    words = [t for t in tokenize(main) if not t.isdigit()]
+    return words[-1] if words else None

@@ -29,7 +29,7 @@ import orjson
 from features.config import DEFAULT_CONFIG, FeatureConfig
 from features.seed import fold
 from features.state import UserState, empty_state
-from features.text import tokenize
+from features.text import head_token, tokenize
 from schemas.errors import InvalidData
 from scorers.model import LinearModel, default_model
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ARTIFACTS_FORMAT", "Artifacts", "build_artifacts", "seed_states"]
 
-ARTIFACTS_FORMAT = 2
+ARTIFACTS_FORMAT = 3
 N_NEIGHBOURS = 30
 N_POPULAR = 200
 N_TOKEN_TOP = 40
@@ -58,6 +58,9 @@ _ARRAYS = (
     "top_ptr",
     "top_ids",
     "aisle_next",
+    "head_tok",
+    "head_ptr",
+    "head_ids",
 )
 
 
@@ -79,6 +82,11 @@ class Artifacts:
     top_ptr: np.ndarray
     top_ids: np.ndarray
     aisle_next: np.ndarray
+    head_tok: np.ndarray
+    """Token id of each product's head noun (what it *is*: "yogurt"), -1 when none."""
+    head_ptr: np.ndarray
+    head_ids: np.ndarray
+    """Head token -> its most popular products (CSR, popularity order)."""
     """``aisle_next[a, b]``: P(the next cart add is from aisle b | the last one was from a)."""
     names: list[str]
     aisle_names: dict[int, str]
@@ -332,6 +340,19 @@ def build_artifacts(
     top_ptr = np.concatenate([[0], np.cumsum([len(t) for t in tops])]).astype(np.int64)
     top_ids = np.concatenate(tops).astype(np.int32) if tops else np.zeros(0, np.int32)
 
+    head_tok = np.full(size, -1, dtype=np.int32)
+    for pid in ids:
+        head = head_token(names[pid])
+        if head is not None and head in tokens:
+            head_tok[pid] = tokens[head]
+    by_head: dict[int, list[int]] = defaultdict(list)
+    for pid in np.flatnonzero(head_tok >= 0).tolist():
+        by_head[int(head_tok[pid])].append(pid)
+    heads = [np.asarray(by_head.get(t, []), dtype=np.int64) for t in range(len(tokens))]
+    heads = [h[np.lexsort((h, -buyers[h]))[:N_TOKEN_TOP]] for h in heads]
+    head_ptr = np.concatenate([[0], np.cumsum([len(h) for h in heads])]).astype(np.int64)
+    head_ids = np.concatenate(heads).astype(np.int32) if heads else np.zeros(0, np.int32)
+
     states: dict[int, bytes] = {}
     if with_states:
         states = {u: s.to_bytes() for u, s in seed_states(orders, catalog, config).items()}
@@ -350,6 +371,9 @@ def build_artifacts(
         top_ptr=top_ptr,
         top_ids=top_ids,
         aisle_next=aisle_next,
+        head_tok=head_tok,
+        head_ptr=head_ptr,
+        head_ids=head_ids,
         names=names,
         aisle_names=dict(catalog.aisles),
         model=model if model is not None else default_model(),

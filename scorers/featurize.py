@@ -23,6 +23,7 @@ DAY_MS = 86_400_000
 COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_BASKET_CONTEXT = 8
 N_POPULAR_CANDIDATES = 40
+MAX_LIVE_SEARCHES = 3
 _STATIC_COLS = [COL[name] for name in STATIC_FEATURES]
 _RECENT_COLS = [COL["r_next_after"], COL["r_basket_knn"]]
 
@@ -61,8 +62,8 @@ def _search_terms(
 ) -> list[tuple[str, list[int], float, bool]]:
     """(query, token ids, decay weight, typed after the last cart add) of live searches."""
     half_life = art.config.search_half_life_ms
-    out = []
-    for query, ts in state.searches:
+    out: list[tuple[str, list[int], float, bool]] = []
+    for query, ts in state.searches[-MAX_LIVE_SEARCHES:]:
         weight = 0.5 ** (max(now - ts, 0) / half_life)
         if weight < 0.01:
             continue
@@ -102,6 +103,8 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         for t in toks:
             if t >= 0:
                 parts.append(_slice(art.top_ptr, art.top_ids, t))
+        if toks and toks[-1] >= 0:
+            parts.append(_slice(art.head_ptr, art.head_ids, toks[-1]))
     cands = np.sort(np.concatenate(parts).astype(np.int64))
     if len(cands) > 1:  # np.unique, without its per-call overhead
         cands = cands[np.concatenate(([True], cands[1:] != cands[:-1]))]
@@ -151,6 +154,8 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
 
     new = count == 0
     XT[COL["u_new"]] = new
+    if state.total_items:
+        XT[COL["u_new_x_explore"]] = new * (len(h) / state.total_items)
 
     # --- session: basket co-occurrence and aisle mix
     if context:
@@ -182,7 +187,11 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     if searches:
         best = np.zeros(n)
         pending = np.zeros(n)
+        head = np.zeros(n)
+        heads = art.head_tok[cands]
         for s_i, (_, toks, weight, is_pending) in enumerate(searches):
+            if toks and toks[-1] >= 0:
+                head = np.maximum(head, weight * (heads == toks[-1]))
             match = np.zeros(n)
             for t in toks:
                 if t >= 0:
@@ -197,6 +206,8 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         XT[COL["search_match"]] = best
         XT[COL["search_pending"]] = pending
         XT[COL["search_x_hist"]] = best * XT[COL["u_log_count"]]
+        XT[COL["search_head"]] = head
+        XT[COL["search_x_pop"]] = best * art.pop[cands]
 
     # --- item / global
     pop = art.pop[cands]

@@ -35,6 +35,7 @@ STATIC_FEATURES = (
     "r_freq_decay",
     "r_freq_decay_09",
     "r_last3",
+    "u_rank_freq",
 )
 """Features of a (user, product) pair that do not change until the next checkout."""
 
@@ -146,6 +147,11 @@ def _compute(state: UserState, aisle: np.ndarray, n_aisles: int) -> UserView:
             static[S[name]] = np.bincount(fr, weights=g[fo], minlength=n_h) / g.sum()
         last3 = fo >= r - 3
         static[S["r_last3"]] = np.bincount(fr[last3], minlength=n_h) / min(3, r)
+    if n_h:
+        prior = static[S["r_freq_decay_09"]] + static[S["u_share"]]
+        ranks = np.empty(n_h)
+        ranks[np.argsort(-prior, kind="stable")] = np.arange(n_h)
+        static[S["u_rank_freq"]] = np.log1p(ranks)
     total = float(count.sum())
     known = flat_row >= 0
     followers = _followers(flat, flat_row, oidx)

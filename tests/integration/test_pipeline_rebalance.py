@@ -67,11 +67,29 @@ def _until_both_consume(settings: Settings, a: WorkerProcess, b: WorkerProcess) 
         n += 1
         time.sleep(1.0)
         try:
-            if a.stats()["events"] > 0 and b.stats()["events"] > 0:
-                return
+            sa, sb = a.stats(), b.stats()
         except URLError:  # b's web server is not up yet
             continue
+        if sa["events"] > 0 and sb["events"] > 0 and sa["generation"] == sb["generation"]:
+            _settled([a, b])
+            return
     raise AssertionError("the second worker never got partitions")
+
+
+def _settled(workers: list[WorkerProcess], quiet_s: float = 3.0) -> None:
+    """Until no rebalance happened and no message was taken for ``quiet_s``."""
+    def snapshot() -> list[tuple[int, int]]:
+        return [(s["generation"], s["events"] + s["dead_letters"])
+                for s in (w.stats() for w in workers)]
+
+    deadline = time.monotonic() + 90
+    last, since = snapshot(), time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        assert time.monotonic() < deadline, "the workers never settled"
+        time.sleep(0.25)
+        now = snapshot()
+        if now != last:
+            last, since = now, time.monotonic()
 
 
 def _consumed(worker: WorkerProcess) -> int:
@@ -124,6 +142,7 @@ def test_state_survives_a_worker_dying_and_its_partitions_moving(
         stats = publish(first, settings, pace=Pace(), progress=False)
         _until(lambda: _consumed(a) + _consumed(b) >= before + len(first),
                lambda: (before, len(first), a.stats(), b.stats()))
+        _settled([a, b])  # redeliveries after a rebalance would count twice
         got = _wait(reader, stats.last_ts_by_user, timeout_s=60)
         want = replay_offline(first, artifacts, config=config, k=settings.k)
         wrong = sorted(u for u in want if u not in got or not _same(got[u], want[u]))
@@ -137,6 +156,7 @@ def test_state_survives_a_worker_dying_and_its_partitions_moving(
         stats = publish(then, settings, pace=Pace(), progress=False)
         _until(lambda: _consumed(b) >= before + len(then),
                lambda: (before, len(then), b.stats()))
+        _settled([b])
         got = _wait(reader, stats.last_ts_by_user, timeout_s=90)
         want = replay_offline(first + then, artifacts, config=config, k=settings.k)
         wrong = sorted(u for u in want if u not in got or not _same(got[u], want[u]))

@@ -79,6 +79,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     view = user_view(state, art.aisle, art.n_aisles) if len(h) else None
     hp = view.hp if view is not None else np.zeros(0, dtype=np.int64)
     basket = np.array(state.basket, dtype=np.int64)
+    basket_sorted = np.sort(basket)
     searches = _search_terms(state, art, now)
 
     # neighbours of the latest basket items, gathered from the CSR arrays in one go
@@ -111,7 +112,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     if len(cands) and (cands[0] <= 0 or cands[-1] >= art.n_products):
         cands = cands[(cands > 0) & (cands < art.n_products)]
     if len(basket):
-        cands = cands[~_member(np.sort(basket), cands)]
+        cands = cands[~_member(basket_sorted, cands)]
     n = len(cands)
     XT = np.zeros((len(COL), n), dtype=np.float64)
     count = np.zeros(n, dtype=np.float64)
@@ -135,7 +136,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         XT[_STATIC_COLS] = g[: len(_STATIC_COLS)]
         count, multi, last_t, int_d, log_pos = g[len(_STATIC_COLS) :]
         days = np.maximum(now - last_t, 0.0) / DAY_MS
-        over_d = np.clip(np.log((days + 1.0) / (int_d + 1.0)), -3, 3) * multi
+        over_d = np.minimum(np.maximum(np.log((days + 1.0) / (int_d + 1.0)), -3.0), 3.0) * multi
         share = XT[COL["u_share"]]
         XT[COL["u_overdue_days"]] = over_d
         XT[COL["u_days_since"]] = np.log1p(days) * kn
@@ -150,7 +151,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         interval_days = int_d * multi
         XT[COL["aisle_aff"]] = v.a_hist[ca] / v.total
         if len(v.flat) and state.basket:
-            XT[_RECENT_COLS] = _recent_rows(v, state)[:, idx] * kn
+            XT[_RECENT_COLS] = _recent_rows(v, state, basket_sorted)[:, idx] * kn
 
     new = count == 0
     XT[COL["u_new"]] = new
@@ -217,7 +218,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     return Candidates(cands, XT.T, count, interval_days, queries, search_best, cooc_src)
 
 
-def _recent_rows(v: UserView, state: UserState) -> np.ndarray:
+def _recent_rows(v: UserView, state: UserState, basket_sorted: np.ndarray) -> np.ndarray:
     """The basket-dependent recent-order features, per history row."""
     n_h = len(v.hp)
     out = np.zeros((len(_RECENT_COLS), n_h))
@@ -227,7 +228,7 @@ def _recent_rows(v: UserView, state: UserState) -> np.ndarray:
         rows, weights, times = follow
         out[0] = np.bincount(rows, weights=weights, minlength=n_h) / times
     # recent orders that look like the current basket vote for their other products
-    inside = _member(np.sort(np.array(state.basket, dtype=np.int64)), v.flat)
+    inside = _member(basket_sorted, v.flat)
     overlap = np.bincount(v.oidx[inside], minlength=len(v.gamma)).astype(np.float64)
     total = overlap.sum()
     if total > 0:

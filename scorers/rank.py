@@ -37,8 +37,7 @@ def rank(
     scores = c.X @ art.weights() + art.model.bias
     if len(scores) == 0:
         return c, scores, np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-scores, k - 1)[:k] if len(scores) > k else np.arange(len(scores))
-    top = part[np.lexsort((c.pids[part], -scores[part]))]
+    top = np.lexsort((c.pids, -scores))[:k]  # a few hundred rows: one sort beats argpartition
     return c, scores, top
 
 
@@ -60,7 +59,13 @@ def recommend(
             if int(pid) not in have:
                 items.append(RecoItem(int(pid), 0.0, "popular right now"))
     return Recommendation(
-        state.user_id, tuple(items), art.model.version, "stream", 0, state.last_ts
+        state.user_id,
+        tuple(items),
+        art.model.version,
+        "stream",
+        0,
+        state.last_ts,
+        {"n_candidates": len(c.pids)},
     )
 
 
@@ -88,18 +93,15 @@ def _with_reasons(
         return []
     # contribution of each feature group to each top item's score, in one matrix product
     group_sums = (c.X[top] * art.weights()) @ _GROUP_MATRIX
-    applies = np.column_stack(
-        (
-            c.count[top] > 0,
-            c.X[top, COL["cooc"]] > 0,
-            c.search_best[top] >= 0,
-            c.X[top, COL["aisle_aff"]] >= 0.1,
-        )
-    )
+    applies = np.empty((len(top), len(_GROUPS)), dtype=bool)
+    applies[:, HISTORY] = c.count[top] > 0
+    applies[:, BASKET] = c.X[top, COL["cooc"]] > 0
+    applies[:, SEARCH] = c.search_best[top] >= 0
+    applies[:, AFFINITY] = c.X[top, COL["aisle_aff"]] >= 0.1
     group_sums = np.where(applies & (group_sums > 0), group_sums, 0.0)
     best = np.where(group_sums.max(axis=1) > 0, group_sums.argmax(axis=1), -1).tolist()
     pids = c.pids[top].tolist()
-    scores_ = np.round(scores[top], 4).tolist()
+    scores_ = [round(x, 4) for x in scores[top].tolist()]
     counts = c.count[top].tolist()
     days = c.interval_days[top].tolist()
     items = []

@@ -79,6 +79,8 @@ class Prequential:
         default_factory=lambda: defaultdict(list)
     )
     rescore_ms: list[float] = field(default_factory=list)
+    rescore_best_ms: list[float] = field(default_factory=list)
+    n_candidates: list[int] = field(default_factory=list)
     states: dict[int, UserState] = field(default_factory=dict)
 
     def _state(self, user_id: int) -> UserState:
@@ -111,7 +113,17 @@ class Prequential:
                 }
                 t0 = time.perf_counter()
                 reco = recommend(state, self.art, self.k)
-                self.rescore_ms.append((time.perf_counter() - t0) * 1000.0)
+                t1 = time.perf_counter()
+                self.rescore_ms.append((t1 - t0) * 1000.0)
+                # the same call twice more: the best of three filters out the other processes
+                # of a shared machine (timeit's rule); both figures are reported
+                best = t1 - t0
+                for _ in range(2):
+                    t0 = time.perf_counter()
+                    recommend(state, self.art, self.k)
+                    best = min(best, time.perf_counter() - t0)
+                self.rescore_best_ms.append(best * 1000.0)
+                self.n_candidates.append(int(reco.extra.get("n_candidates", 0)))
                 ranked["streaming"] = (
                     [i.product_id for i in reco.items]
                     if depth == self.k

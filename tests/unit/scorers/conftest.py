@@ -1,0 +1,33 @@
+"""Shared fixtures: artifacts built from the small Instacart fixture (25 users)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schemas.catalog import load_catalog
+from schemas.instacart import read_orders, split_test_orders
+from scorers import build_artifacts
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "instacart"
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog(FIXTURE)
+
+
+@pytest.fixture(scope="session")
+def orders():
+    return read_orders(FIXTURE / "orders.csv")
+
+
+@pytest.fixture(scope="session")
+def train_orders(orders):
+    return split_test_orders(orders, 1)[0]
+
+
+@pytest.fixture(scope="session")
+def artifacts(train_orders, catalog):
+    return build_artifacts(train_orders, catalog)

@@ -59,9 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--holdout-orders",
         type=int,
-        default=3,
+        default=8,
         metavar="H",
-        help="the last H training orders of each user give the examples (default: 3)",
+        help="the last H training orders of each user give the examples (default: 8; a "
+        "user with fewer orders gives examples from all but their first)",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=2, metavar="E", help="passes over the examples (default: 2)"
     )
     p.add_argument(
         "--search-rate",
@@ -93,6 +97,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         holdout_orders=args.holdout_orders,
         search_rate=args.search_rate,
         seed=args.seed,
+        epochs=args.epochs,
         meta={"source": args.orders.name, "test_orders_left_out": args.test_orders},
     )
     model.save(args.out)

@@ -24,6 +24,8 @@ COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_BASKET_CONTEXT = 8
 N_POPULAR_CANDIDATES = 40
 MAX_LIVE_SEARCHES = 3
+N_SEARCH_CANDIDATES = 20
+"""Most popular matches of each search word (and of its head noun) added as candidates."""
 _STATIC_COLS = [COL[name] for name in STATIC_FEATURES]
 _RECENT_COLS = [COL["r_next_after"], COL["r_basket_knn"]]
 
@@ -103,9 +105,9 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     for _, toks, _, _ in searches:
         for t in toks:
             if t >= 0:
-                parts.append(_slice(art.top_ptr, art.top_ids, t))
+                parts.append(_slice(art.top_ptr, art.top_ids, t)[:N_SEARCH_CANDIDATES])
         if toks and toks[-1] >= 0:
-            parts.append(_slice(art.head_ptr, art.head_ids, toks[-1]))
+            parts.append(_slice(art.head_ptr, art.head_ids, toks[-1])[:N_SEARCH_CANDIDATES])
     cands = np.sort(np.concatenate(parts).astype(np.int64))
     if len(cands) > 1:  # np.unique, without its per-call overhead
         cands = cands[np.concatenate(([True], cands[1:] != cands[:-1]))]

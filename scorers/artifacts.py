@@ -17,7 +17,7 @@ decoded lazily by :meth:`Artifacts.seed_state`).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +96,8 @@ class Artifacts:
     states: dict[int, bytes] = field(default_factory=dict, repr=False)
     meta: dict[str, Any] = field(default_factory=dict)
     _weights: np.ndarray | None = field(default=None, repr=False, compare=False)
+    views: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
+    """Memo of per-user views (``scorers.userview``), shared by ``with_model`` copies."""
     n_aisles: int = field(default=0, init=False)
     """Size of aisle-indexed arrays (max aisle id + 1)."""
 

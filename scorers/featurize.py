@@ -78,7 +78,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     """Candidates for ``state`` and their feature matrix (float64, one column per feature)."""
     now = state.last_ts if now_ms is None else now_ms
     h = state.history
-    view = user_view(state, art.aisle, art.n_aisles) if len(h) else None
+    view = user_view(state, art.aisle, art.n_aisles, art.views) if len(h) else None
     hp = view.hp if view is not None else np.zeros(0, dtype=np.int64)
     basket = np.array(state.basket, dtype=np.int64)
     basket_sorted = np.sort(basket)

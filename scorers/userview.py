@@ -2,9 +2,11 @@
 
 Everything here depends on the long-term history, the recent orders and the order times, all
 of which :func:`features.apply` changes only when a checkout commits a basket. Between two
-checkouts (a whole shopping session) the scorer reuses one :class:`UserView`; the memo is keyed
-by value (user, orders, last checkout) and checked by equality, so it can never serve the view
-of another state: outputs are exactly those of a fresh computation.
+checkouts (a whole shopping session) the scorer reuses one :class:`UserView`; the memo lives on
+the :class:`~scorers.artifacts.Artifacts` object (derived data, not state: losing it costs one
+recomputation), is keyed by value (user, orders, last checkout, history size) and checked by
+equality, so it can never serve the view of another state: outputs are exactly those of a fresh
+computation.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from features.state import UserState
 
-__all__ = ["STATIC_FEATURES", "UserView", "user_view"]
+__all__ = ["STATIC_FEATURES", "UserView", "ViewMemo", "user_view"]
 
 DAY_MS = 86_400_000
 RECENT_DECAY = 0.7
@@ -71,7 +73,7 @@ class UserView:
     weights 1 and 0.5, times the product appears in recent carts)."""
 
 
-_MEMO: OrderedDict[tuple[int, int, int, int], UserView] = OrderedDict()
+ViewMemo = OrderedDict  # key -> UserView, least recently used first; one per Artifacts
 
 
 def _key(state: UserState) -> tuple[int, int, int, int]:
@@ -83,22 +85,27 @@ def _key(state: UserState) -> tuple[int, int, int, int]:
     )
 
 
-def user_view(state: UserState, aisle: np.ndarray, n_aisles: int) -> UserView:
-    """The memoised view of ``state`` (computed on a miss; equality-checked on a hit)."""
+def user_view(
+    state: UserState, aisle: np.ndarray, n_aisles: int, memo: OrderedDict | None = None
+) -> UserView:
+    """The view of ``state``, memoised in ``memo`` (owned by the artifacts it was computed
+    with; computed on a miss, equality-checked on a hit, least recently used dropped)."""
+    if memo is None:
+        return _compute(state, aisle, n_aisles)
     key = _key(state)
-    view = _MEMO.get(key)
+    view = memo.get(key)
     if (
         view is not None
         and (view.history is state.history or view.history == state.history)
         and (view.recent_orders is state.recent_orders or view.recent_orders == state.recent_orders)
         and len(view.a_hist) == n_aisles
     ):
-        _MEMO.move_to_end(key)
+        memo.move_to_end(key)
         return view
     view = _compute(state, aisle, n_aisles)
-    _MEMO[key] = view
-    if len(_MEMO) > MEMO_SIZE:
-        _MEMO.popitem(last=False)
+    memo[key] = view
+    if len(memo) > MEMO_SIZE:
+        memo.popitem(last=False)
     return view
 
 

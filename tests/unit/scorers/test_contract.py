@@ -173,3 +173,16 @@ def test_bad_model_file_is_invalid_data(tmp_path, raw):
     (tmp_path / "m.json").write_bytes(raw)
     with pytest.raises(InvalidData):
         LinearModel.load(tmp_path / "m.json")
+
+
+def test_view_memo_never_serves_another_states_view(artifacts):
+    u = artifacts.known_users()[0]
+    s = artifacts.seed_state(u)
+    h = s.history
+    # same user, order count, last checkout and history size, different counts
+    other = replace(s, history=replace(h, count=tuple(c + 1 for c in h.count)))
+    a = recommend(s, artifacts, 10)
+    b = recommend(other, artifacts, 10)
+    fresh = replace(artifacts, views=type(artifacts.views)())
+    assert recommend(other, fresh, 10) == b
+    assert recommend(s, fresh, 10) == a

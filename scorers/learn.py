@@ -262,6 +262,7 @@ def train_model(
     search_rate: float = 0.3,
     seed: int = 0,
     epochs: int = 2,
+    lr: float = 0.01,
     neg_per_pos: int = 20,
     version: str = "linear-river",
     meta: dict[str, Any] | None = None,
@@ -277,7 +278,7 @@ def train_model(
         neg_per_pos=neg_per_pos,
         progress=progress,
     )
-    learner = RerankerLearner(seed=seed, neg_per_pos=neg_per_pos)
+    learner = RerankerLearner(seed=seed, neg_per_pos=neg_per_pos, lr=lr)
     learner.fit_scaler(X)
     rng = np.random.default_rng(seed)
     rows = [dict(zip(FEATURE_NAMES, x, strict=True)) for x in X.tolist()]

@@ -15,7 +15,6 @@ from schemas.catalog import load_catalog
 from schemas.errors import ConfigError
 from schemas.instacart import read_orders, split_test_orders
 from scorers.artifacts import build_artifacts
-from scorers.learn import RerankerLearner, train_model
 from scorers.model import DEFAULT_MODEL_PATH, LinearModel, default_model
 from stream_app.settings import Settings
 
@@ -143,6 +142,8 @@ def _model(args: argparse.Namespace, orders: list[Any], catalog: Any) -> tuple[L
         f"no --model: training the re-ranker on the {len(train)} training orders ...",
         file=sys.stderr,
     )
+    from scorers.learn import train_model  # river is slow to import: only when training
+
     model, _ = train_model(train, catalog, seed=args.seed, meta={"source": str(args.orders)})
     return model, f"trained now on this file's training orders ({time.perf_counter() - t0:.1f} s)"
 
@@ -163,6 +164,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     art = build_artifacts(train, catalog, model)
     online = None
     if args.online:
+        from scorers.learn import RerankerLearner  # river is slow to import: only when used
+
         online = RerankerLearner.from_model(model, seed=args.seed, lr=ONLINE_LR)
         online.artifacts(art)
     bar = tqdm(desc="prequential", unit="ev", file=sys.stderr, mininterval=0.5)

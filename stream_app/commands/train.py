@@ -10,7 +10,6 @@ from pathlib import Path
 from schemas.catalog import load_catalog
 from schemas.errors import ConfigError
 from schemas.instacart import read_orders, split_test_orders
-from scorers.learn import train_model
 from stream_app.settings import Settings
 
 __all__ = ["register", "run"]
@@ -81,6 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Train and write the model file."""
+    from scorers.learn import train_model  # river is slow to import: only when training
+
     if args.test_orders < 0 or args.holdout_orders <= 0:
         raise ConfigError("--test-orders must be >= 0 and --holdout-orders > 0")
     t0 = time.perf_counter()

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from stream_app.commands._inputs import add_orders_and_catalog
 from stream_app.settings import Settings
 
 __all__ = ["BuildSummary", "build_and_seed", "register", "run"]
@@ -43,9 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--orders", type=Path, required=True, metavar="CSV")
-    p.add_argument("--catalog", type=Path, required=True, metavar="DIR",
-                   help="folder with products.csv, aisles.csv, departments.csv")
+    add_orders_and_catalog(p)
     p.add_argument("--out", type=Path, metavar="DIR", help="artifacts folder")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)

@@ -16,6 +16,7 @@ from schemas.errors import ConfigError
 from schemas.instacart import read_orders, split_test_orders
 from scorers.artifacts import build_artifacts
 from scorers.model import DEFAULT_MODEL_PATH, LinearModel, default_model
+from stream_app.commands._inputs import add_orders_and_catalog
 from stream_app.settings import Settings
 
 __all__ = ["ONLINE_LR", "format_table", "register", "run"]
@@ -46,20 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--orders",
-        type=Path,
-        required=True,
-        metavar="CSV",
-        help="orders file (orders_dev.csv format)",
-    )
-    p.add_argument(
-        "--catalog",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="folder with products.csv, aisles.csv and departments.csv",
-    )
+    add_orders_and_catalog(p)
     p.add_argument("--k", type=int, default=10, help="list length K (default: 10)")
     p.add_argument(
         "--test-orders",

@@ -16,6 +16,7 @@ from schemas.catalog import load_catalog
 from schemas.errors import ConfigError, InvalidData
 from schemas.events import Event, Search, encode
 from schemas.instacart import Order, orders_to_events, read_orders
+from stream_app.commands._inputs import add_orders_and_catalog
 from stream_app.settings import Settings
 
 __all__ = ["register", "run", "summarize"]
@@ -38,20 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--orders",
-        type=Path,
-        required=True,
-        metavar="CSV",
-        help="orders file, one row per product in an order (orders_dev.csv format)",
-    )
-    p.add_argument(
-        "--catalog",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="folder with products.csv, aisles.csv and departments.csv",
-    )
+    add_orders_and_catalog(p)
     p.add_argument(
         "--out",
         type=Path,

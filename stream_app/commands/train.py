@@ -10,6 +10,7 @@ from pathlib import Path
 from schemas.catalog import load_catalog
 from schemas.errors import ConfigError
 from schemas.instacart import read_orders, split_test_orders
+from stream_app.commands._inputs import add_orders_and_catalog
 from stream_app.settings import Settings
 
 __all__ = ["register", "run"]
@@ -31,20 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--orders",
-        type=Path,
-        required=True,
-        metavar="CSV",
-        help="orders file (orders_dev.csv format)",
-    )
-    p.add_argument(
-        "--catalog",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="folder with products.csv, aisles.csv and departments.csv",
-    )
+    add_orders_and_catalog(p)
     p.add_argument(
         "--out", type=Path, required=True, metavar="MODEL", help="model file to write (JSON)"
     )

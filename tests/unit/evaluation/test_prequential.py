@@ -90,17 +90,15 @@ KEYS = {
 
 
 @pytest.mark.parametrize("search_rate", ["0", "0.3"])
-def test_eval_command_on_fixture_writes_issue_shape(tmp_path, capsys, search_rate):
-    from tests.unit.evaluation.conftest import FIXTURE
-
+def test_eval_command_on_fixture_writes_issue_shape(tmp_path, capsys, search_rate, fixture_dir):
     out = tmp_path / "r.json"
     code = main(
         [
             "eval",
             "--orders",
-            str(FIXTURE / "orders.csv"),
+            str(fixture_dir / "orders.csv"),
             "--catalog",
-            str(FIXTURE),
+            str(fixture_dir),
             "--model",
             "default",
             "--search-rate",

@@ -1,4 +1,4 @@
-"""Shared fixtures: artifacts built from the small Instacart fixture (25 users)."""
+"""Shared unit-test fixtures: the small Instacart fixture (25 users) and artifacts built from it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from schemas.catalog import load_catalog
 from schemas.instacart import read_orders, split_test_orders
 from scorers import build_artifacts
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "instacart"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "instacart"
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +31,9 @@ def train_orders(orders):
 @pytest.fixture(scope="session")
 def artifacts(train_orders, catalog):
     return build_artifacts(train_orders, catalog)
+
+
+@pytest.fixture(scope="session")
+def fixture_dir() -> Path:
+    """The folder of the small Instacart fixture (orders.csv + catalog files)."""
+    return FIXTURE

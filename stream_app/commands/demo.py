@@ -20,7 +20,8 @@ Run the whole pipeline on real Kafka and Redis:
      seed Redis with the fallback and a batch answer per known user;
   4. start a worker (subprocess) on topics of its own (demo-<run>-*);
   5. replay the users' last orders as events (cart adds, synthetic searches, checkouts);
-  6. show a few users' recommendations before and after their events, with reasons and age,
+  6. show a few users' recommendations before their events, with the basket open (before the
+     checkout) and after the checkout, with reasons and age,
      and the end-to-end throughput; then stop the worker and delete the run's topics."""
 
 
@@ -118,14 +119,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         _say(f"   consuming after {waited:.1f}s; GET http://{settings.web_host}:"
              f"{settings.web_port}/recommendations/<user_id>")
         baseline = worker.stats()
-        _say(f"\n== 5. replay {len(events)} events of {len(by_user)} users' last orders (--max)")
-        stats = publish(events, settings, pace=Pace(), total=len(events))
-        final = worker.wait_consumed(baseline["events"] + baseline["dead_letters"] + len(events))
+        # the baskets first (cart adds and searches), so the open-basket answers can be shown,
+        # then the checkouts that close them
+        shopping = [e for e in events if e.type != "checkout"]
+        checkouts = [e for e in events if e.type == "checkout"]
+        _say(f"\n== 5. replay {len(events)} events of {len(by_user)} users' last orders (--max): "
+             f"{len(shopping)} cart adds and searches, then {len(checkouts)} checkouts")
+        stats = publish(shopping, settings, pace=Pace(), total=len(shopping))
         missing = _wait_answers(reader, stats.last_ts_by_user, timeout_s=60)
         took = time.time() - stats.first_send_wall_ms / 1000
+        during = {u: reader.get(u).to_dict(names=artifacts.name_of) for u in shown}
+        closing = publish(checkouts, settings, pace=Pace(), total=len(checkouts))
+        final = worker.wait_consumed(baseline["events"] + baseline["dead_letters"] + len(events))
+        missing |= _wait_answers(reader, closing.last_ts_by_user, timeout_s=60)
         _say(f"   published at {stats.rate:,.0f} events/s; all {len(by_user)} users' answers "
-             f"reflect their last event {took:.2f}s after the first send "
-             f"(~{len(events) / took:,.0f} events/s end to end); worker: {final}")
+             f"reflect their last cart add or search {took:.2f}s after the first send "
+             f"(~{len(shopping) / took:,.0f} events/s end to end); worker: {final}")
 
         _say("\n== 6. before and after")
         for user in shown:
@@ -135,6 +144,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             _say(f"\n user {user}: {len(adds)} cart adds ({', '.join(adds[:4])}"
                  f"{', ...' if len(adds) > 4 else ''}), searches {searches}, then checkout")
             _show("before (batch answer from history)", before[user])
+            _show("during the order (basket open, rescored by the worker)", during[user])
             _show("after (rescored by the worker)",
                   reader.get(user).to_dict(names=artifacts.name_of))
         unknown = reader.get(987_654_321).to_dict(names=artifacts.name_of)

@@ -37,10 +37,11 @@ def test_demo_shows_answers_before_and_after_the_replayed_orders(
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
     assert out.count("-- before (batch answer from history)") == 2
+    assert out.count("-- during the order (basket open, rescored by the worker)") == 2
     assert out.count("-- after (rescored by the worker)") == 2
     assert "an unknown user gets the fallback" in out
-    assert out.count(": stream, model") == 2  # the shown users' answers came from the worker
-    assert "all 25 users' answers reflect their last event" in out
+    assert out.count(": stream, model") == 4  # during and after: answers from the worker
+    assert "all 25 users' answers reflect their last cart add or search" in out
     assert "worker stopped (exit 0)" in out
 
     import redis

@@ -7,7 +7,7 @@ Blank lines are skipped; any other line that does not decode is :class:`InvalidD
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
 
 from schemas.errors import InvalidData, InvalidEvent
@@ -16,10 +16,16 @@ from schemas.events import Event, decode, encode
 __all__ = ["read_event_log", "write_event_log"]
 
 
-def read_event_log(path: Path, known_products: Container[int] | None = None) -> Iterator[Event]:
+def read_event_log(
+    path: Path,
+    known_products: Container[int] | None = None,
+    on_bad: Callable[[str, InvalidEvent], None] | None = None,
+) -> Iterator[Event]:
     """Yield the events of a JSON-lines log in file order.
 
     ``known_products`` is passed to :func:`~schemas.events.decode` (unknown product = bad line).
+    A bad line is :class:`InvalidData` naming ``file:line``, or, when ``on_bad`` is given, is
+    handed to it as ``("file:line: reason: detail", error)`` and skipped.
 
     >>> import tempfile
     >>> from schemas.events import Checkout
@@ -47,7 +53,10 @@ def read_event_log(path: Path, known_products: Container[int] | None = None) -> 
             try:
                 yield decode(raw, known_products)
             except InvalidEvent as exc:
-                raise InvalidData(f"{path}:{number}: {exc}") from exc
+                where = f"{path}:{number}: {exc}"
+                if on_bad is None:
+                    raise InvalidData(where) from exc
+                on_bad(where, exc)
 
 
 def write_event_log(path: Path, events: Iterable[Event]) -> int:

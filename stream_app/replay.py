@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from schemas.errors import InvalidData, InvalidEvent, ServiceError
-from schemas.eventlog import write_event_log
+from schemas.eventlog import read_event_log, write_event_log
 from schemas.events import Event, Search, decode, encode
 from schemas.instacart import orders_to_events
 from stream_app.settings import Settings
@@ -70,23 +70,17 @@ class LogReader:
         self.first_bad: str | None = None
 
     def __iter__(self) -> Iterator[Event]:
+        on_bad = self._count if self.skip_bad else None
         try:
-            fh = self.path.open("rb")
-        except OSError as exc:
-            raise InvalidData(f"{self.path}: cannot open event log ({exc.strerror})") from exc
-        with fh:
-            for number, line in enumerate(fh, start=1):
-                raw = line.strip()
-                if not raw:
-                    continue
-                try:
-                    yield decode(raw)
-                except InvalidEvent as exc:
-                    where = f"{self.path}:{number}: {exc}"
-                    if not self.skip_bad:
-                        raise InvalidData(where + " (use --skip-bad to skip bad lines)") from exc
-                    self.bad[exc.reason] += 1
-                    self.first_bad = self.first_bad or where
+            yield from read_event_log(self.path, on_bad=on_bad)
+        except InvalidData as exc:
+            if self.skip_bad or not isinstance(exc.__cause__, InvalidEvent):
+                raise
+            raise InvalidData(f"{exc} (use --skip-bad to skip bad lines)") from exc.__cause__
+
+    def _count(self, where: str, exc: InvalidEvent) -> None:
+        self.bad[exc.reason] += 1
+        self.first_bad = self.first_bad or where
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,8 @@ class Artifacts:
     _weights: np.ndarray | None = field(default=None, repr=False, compare=False)
     views: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
     """Memo of per-user views (``scorers.userview``), shared by ``with_model`` copies."""
+    queries: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
+    """Memo of resolved search queries (``scorers.queryindex``), shared likewise."""
     n_aisles: int = field(default=0, init=False)
     """Size of aisle-indexed arrays (max aisle id + 1)."""
 

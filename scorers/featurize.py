@@ -15,6 +15,7 @@ import numpy as np
 from features.registry import FEATURE_NAMES
 from features.state import UserState
 from scorers.artifacts import Artifacts
+from scorers.queryindex import QueryIndex, query_index
 from scorers.userview import STATIC_FEATURES, UserView, user_view
 
 __all__ = ["COL", "DAY_MS", "Candidates", "candidate_features"]
@@ -24,8 +25,6 @@ COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_BASKET_CONTEXT = 8
 N_POPULAR_CANDIDATES = 40
 MAX_LIVE_SEARCHES = 3
-N_SEARCH_CANDIDATES = 20
-"""Most popular matches of each search word (and of its head noun) added as candidates."""
 _STATIC_COLS = [COL[name] for name in STATIC_FEATURES]
 _RECENT_COLS = [COL["r_next_after"], COL["r_basket_knn"]]
 
@@ -45,12 +44,6 @@ class Candidates:
     """The basket product behind each candidate's strongest co-occurrence (-1: none)."""
 
 
-def _slice(ptr: np.ndarray, data: np.ndarray, key: int) -> np.ndarray:
-    if 0 <= key < len(ptr) - 1:
-        return data[ptr[key] : ptr[key + 1]]
-    return data[:0]
-
-
 def _member(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
     if len(sorted_ids) == 0:
         return np.zeros(len(values), dtype=bool)
@@ -61,16 +54,15 @@ def _member(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def _search_terms(
     state: UserState, art: Artifacts, now: int
-) -> list[tuple[str, list[int], float, bool]]:
-    """(query, token ids, decay weight, typed after the last cart add) of live searches."""
+) -> list[tuple[str, QueryIndex, float, bool]]:
+    """(query, its index, decay weight, typed after the last cart add) of live searches."""
     half_life = art.config.search_half_life_ms
-    out: list[tuple[str, list[int], float, bool]] = []
+    out: list[tuple[str, QueryIndex, float, bool]] = []
     for query, ts in state.searches[-MAX_LIVE_SEARCHES:]:
         weight = 0.5 ** (max(now - ts, 0) / half_life)
         if weight < 0.01:
             continue
-        toks = [art.tokens.get(t, -1) for t in query.split()]
-        out.append((query, toks, weight, ts >= state.last_add_ts))
+        out.append((query, query_index(art, query, art.queries), weight, ts >= state.last_add_ts))
     return out
 
 
@@ -102,12 +94,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     parts = [view.candidates if view is not None else hp, art.popular[:N_POPULAR_CANDIDATES]]
     if nbr_ids is not None:
         parts.append(nbr_ids)
-    for _, toks, _, _ in searches:
-        for t in toks:
-            if t >= 0:
-                parts.append(_slice(art.top_ptr, art.top_ids, t)[:N_SEARCH_CANDIDATES])
-        if toks and toks[-1] >= 0:
-            parts.append(_slice(art.head_ptr, art.head_ids, toks[-1])[:N_SEARCH_CANDIDATES])
+    parts.extend(qi.candidates for _, qi, _, _ in searches)
     cands = np.sort(np.concatenate(parts).astype(np.int64))
     if len(cands) > 1:  # np.unique, without its per-call overhead
         cands = cands[np.concatenate(([True], cands[1:] != cands[:-1]))]
@@ -192,14 +179,10 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         pending = np.zeros(n)
         head = np.zeros(n)
         heads = art.head_tok[cands]
-        for s_i, (_, toks, weight, is_pending) in enumerate(searches):
-            if toks and toks[-1] >= 0:
-                head = np.maximum(head, weight * (heads == toks[-1]))
-            match = np.zeros(n)
-            for t in toks:
-                if t >= 0:
-                    match += _member(_slice(art.post_ptr, art.post_ids, t), cands)
-            match /= max(len(toks), 1)
+        for s_i, (_, qi, weight, is_pending) in enumerate(searches):
+            if qi.head >= 0:
+                head = np.maximum(head, weight * (heads == qi.head))
+            match = qi.match(cands)
             decayed = weight * match
             better = decayed > best
             best = np.where(better, decayed, best)

@@ -1,0 +1,97 @@
+"""What a search query means for scoring, computed once per distinct query and memoised.
+
+A live search is rescored on every event of the session (its weight decays, the candidates
+change), but what the query *matches* does not change: its token ids, the products to add as
+candidates, and every product's match fraction (matching tokens / tokens in the query). This
+module turns a query into a :class:`QueryIndex` once; matching the candidates is then one
+``searchsorted`` per live search instead of one per query token.
+
+The memo lives on the :class:`~scorers.artifacts.Artifacts` (derived data: losing it costs one
+recomputation) and is keyed by the query string, so outputs equal a fresh computation.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scorers.artifacts import Artifacts
+
+__all__ = ["N_SEARCH_CANDIDATES", "QueryIndex", "query_index"]
+
+N_SEARCH_CANDIDATES = 20
+"""Most popular matches of each search word (and of its head noun) added as candidates."""
+MEMO_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class QueryIndex:
+    """A query resolved against the artifacts' search index."""
+
+    head: int
+    """Token id of the query's last word when known (a head noun candidate), else -1."""
+    candidates: np.ndarray
+    """Products this query adds to the candidates (may repeat; the caller deduplicates)."""
+    match_ids: np.ndarray
+    """Products matching at least one token, ascending..."""
+    match_val: np.ndarray
+    """...and their match fraction: matching tokens / tokens in the query (unknown words
+    count in the denominator)."""
+
+    def match(self, cands: np.ndarray) -> np.ndarray:
+        """Match fraction of each of ``cands`` (0 for products matching no token).
+
+        >>> qi = QueryIndex(-1, np.zeros(0, np.int64), np.array([3, 7]), np.array([1.0, 0.5]))
+        >>> qi.match(np.array([1, 3, 7, 9])).tolist()
+        [0.0, 1.0, 0.5, 0.0]
+        """
+        ids = self.match_ids
+        if len(ids) == 0 or len(cands) == 0:
+            return np.zeros(len(cands))
+        pos = np.searchsorted(ids, cands)
+        pos[pos >= len(ids)] = len(ids) - 1
+        return np.where(ids[pos] == cands, self.match_val[pos], 0.0)
+
+
+def _slice(ptr: np.ndarray, data: np.ndarray, key: int) -> np.ndarray:
+    if 0 <= key < len(ptr) - 1:
+        return data[ptr[key] : ptr[key + 1]]
+    return data[:0]
+
+
+def _build(art: Artifacts, query: str) -> QueryIndex:
+    toks = [art.tokens.get(t, -1) for t in query.split()]
+    known = [t for t in toks if t >= 0]
+    parts = [_slice(art.top_ptr, art.top_ids, t)[:N_SEARCH_CANDIDATES] for t in known]
+    head = toks[-1] if toks and toks[-1] >= 0 else -1
+    if head >= 0:
+        parts.append(_slice(art.head_ptr, art.head_ids, head)[:N_SEARCH_CANDIDATES])
+    postings = [_slice(art.post_ptr, art.post_ids, t) for t in known]
+    if postings:
+        ids, counts = np.unique(np.concatenate(postings).astype(np.int64), return_counts=True)
+    else:
+        ids, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return QueryIndex(
+        head=head,
+        candidates=np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64),
+        match_ids=ids,
+        match_val=counts / max(len(toks), 1),
+    )
+
+
+def query_index(art: Artifacts, query: str, memo: OrderedDict | None = None) -> QueryIndex:
+    """The :class:`QueryIndex` of ``query`` (memoised in ``memo``, least recently used first)."""
+    if memo is None:
+        return _build(art, query)
+    qi = memo.get(query)
+    if qi is not None:
+        memo.move_to_end(query)
+        return qi
+    qi = memo[query] = _build(art, query)
+    if len(memo) > MEMO_SIZE:
+        memo.popitem(last=False)
+    return qi

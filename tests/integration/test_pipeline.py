@@ -13,7 +13,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 from schemas.catalog import Catalog, load_catalog
+from schemas.errors import ServiceError
 from schemas.events import CartAdd, Checkout, Event, encode
 from schemas.instacart import read_orders, split_test_orders
 from schemas.recommendation import Recommendation
@@ -66,6 +67,22 @@ class Env:
         finally:
             producer.close()
 
+    def log_starts(self) -> dict[str, int]:
+        """First offset still on the broker of every input partition (> 0: records deleted)."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap)
+        try:
+            tps = [
+                TopicPartition(t, p)
+                for t in input_topics(self.settings)
+                for p in range(self.settings.partitions)
+            ]
+            starts = consumer.beginning_offsets(tps)
+            return {f"{tp.topic}[{tp.partition}]": o for tp, o in starts.items()}
+        finally:
+            consumer.close()
+
     def consumed(self) -> int:
         stats = self.worker.stats()
         return stats["events"] + stats["dead_letters"]
@@ -87,7 +104,9 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(
-    live_services: Settings, tmp_path_factory: pytest.TempPathFactory
+    live_services: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+    keep_records_forever: Callable[[list[str]], None],
 ) -> Iterator[Env]:
     from stream_app.commands.build import build_and_seed
 
@@ -111,6 +130,7 @@ def env(
     )
     topics = [*input_topics(settings), settings.topic_dead_letters]
     ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+    keep_records_forever(topics)  # the replayed events are stamped 2017: no time retention
     catalog = load_catalog(FIXTURE)
     orders = read_orders(FIXTURE / "orders.csv")
     train, test = split_test_orders(orders, RECENT)
@@ -121,7 +141,10 @@ def env(
     recent = [e for e in recent_events(orders, test, catalog, search_rate=0.3, seed=1)
               if e.user_id in set(parity)]
     reader = Reader.from_url(settings.redis_url, settings.reco_prefix)
-    worker = WorkerProcess(settings, tmp / "worker.log")
+    # STREAM_APP_TEST_WORKER_LOGLEVEL=info keeps Faust's INFO log in the worker log (quiet by
+    # default); the log is under pytest's --basetemp
+    loglevel = os.environ.get("STREAM_APP_TEST_WORKER_LOGLEVEL", "warning")
+    worker = WorkerProcess(settings, tmp / "worker.log", loglevel=loglevel)
     try:
         worker.start()
         worker.wait_ready()
@@ -236,12 +259,38 @@ def test_bad_event_goes_to_dead_letters_with_reason(env: Env) -> None:
         assert record.stage == "decode" and record.offset >= 0 and record.detail
 
 
+def test_input_topics_keep_replayed_events_whatever_their_timestamp(env: Env) -> None:
+    """Replayed events are stamped with their (2017) event time: under the broker's default
+    7-day retention, its next retention check deletes them, read or not, and the worker
+    silently skips what it had not fetched yet (the parity test then times out)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    admin = KafkaAdminClient(bootstrap_servers=env.settings.kafka_bootstrap)
+    try:
+        got = admin.describe_configs(
+            [
+                ConfigResource(ConfigResourceType.TOPIC, t, configs=["retention.ms"])
+                for t in input_topics(env.settings)
+            ]
+        )["topic"]
+    finally:
+        admin.close()
+    assert {t: c["retention.ms"]["value"] for t, c in got.items()} == dict.fromkeys(
+        input_topics(env.settings), "-1"
+    )
+    assert min(r.ts for r in env.recent) < time.time() * 1000 - 365 * 86_400_000  # why it matters
+
+
 def test_online_answers_equal_offline_replay_of_the_same_log(env: Env) -> None:
     """ONLINE/OFFLINE PARITY: what users get in Redis is what the pure core computes."""
     assert len(env.recent) >= 1000
     before = env.consumed()
     stats = publish(env.recent, env.settings, pace=Pace(), progress=False)
-    env.worker.wait_consumed(before + len(env.recent))
+    try:
+        env.worker.wait_consumed(before + len(env.recent))
+    except ServiceError as exc:
+        raise AssertionError(f"{exc}; log start offsets: {env.log_starts()}") from exc
     expected = env.offline(env.recent)
     assert set(expected) == set(env.parity_users)
     mismatched = []

@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
           f"delay phase {len(phase2)} events at {args.rate:g}/s", flush=True)
 
     topics = [*input_topics(settings), settings.topic_dead_letters]
-    ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+    ensure_topics(
+        settings.kafka_bootstrap, topics, settings.partitions, configs=settings.topic_configs()
+    )
     reader = Reader.from_url(settings.redis_url, settings.reco_prefix)
     worker = WorkerProcess(settings, settings.state_dir / "bench" / f"{run}-worker.log")
     results: dict[str, object] = {"users": build.users, "partitions": settings.partitions,

@@ -47,6 +47,16 @@ class Settings:
     topic_dead_letters: str = "dead-letters"
     partitions: int = 8
     """Partitions of every input topic (all co-partitioned, keyed by user id)."""
+    topic_retention_ms: int = -1
+    """``retention.ms`` of the topics stream-app creates; -1 keeps records until deleted.
+
+    Records carry their *event* time as Kafka timestamp, so a replayed log (events from 2017)
+    would be deleted by the broker's time-based retention at its next check (the default 7 days
+    are long past), read or not, and a worker behind it silently skips to the new log start."""
+
+    def topic_configs(self) -> dict[str, str]:
+        """Configs of the topics stream-app creates (``ensure_topics(configs=...)``)."""
+        return {"retention.ms": str(self.topic_retention_ms)}
 
     # --- the worker ---------------------------------------------------------------------
     app_id: str = "stream-app"

@@ -108,7 +108,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         _say(f"   (port {settings.web_port} is taken; the demo worker serves on {free})")
         settings = replace(settings, web_port=free)
     topics = [*input_topics(settings), settings.topic_dead_letters]
-    ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
+    ensure_topics(
+        settings.kafka_bootstrap, topics, settings.partitions, configs=settings.topic_configs()
+    )
     log_path = settings.state_dir / "demo" / f"{run_id}-worker.log"
     _say(f"\n== 4. worker (app id {run_id}, {settings.partitions} partitions, log {log_path})")
     worker = WorkerProcess(settings, log_path)

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         settings.kafka_bootstrap,
         [*input_topics(settings), settings.topic_dead_letters],
         settings.partitions,
+        configs=settings.topic_configs(),
     )
     artifacts = Artifacts.load(settings.artifacts_dir)
     if settings.model_path is not None:

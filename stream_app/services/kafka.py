@@ -213,6 +213,9 @@ def _server_properties(
             # a single local consumer group should not wait 3 s before its first assignment
             "group.initial.rebalance.delay.ms=0",
             "auto.create.topics.enable=true",
+            # replayed records carry their event time (years ago): time-based retention would
+            # delete them before the worker reads them; the dev broker keeps everything
+            "log.retention.ms=-1",
             "",
         ]
     )

@@ -259,6 +259,7 @@ def _up_locked(
             names,
             settings.partitions,
             timeout_s=settings.service_timeout_s,
+            configs=settings.topic_configs(),
         )
         verb = f"created {', '.join(created)}" if created else "present"
         say(f"topics: {verb} ({len(names)} topics x {settings.partitions} partitions)")

@@ -9,7 +9,7 @@ error (co-partitioning by user id would silently break).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from schemas.errors import ConfigError, ServiceError
 
@@ -57,8 +57,12 @@ def ensure_topics(
     *,
     replication: int = 1,
     timeout_s: float = 30.0,
+    configs: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Create the missing topics with ``partitions`` partitions; return the created names.
+
+    ``configs`` (e.g. ``Settings.topic_configs()``) are set on the topics created here; topics
+    that already exist keep theirs.
 
     Raises :class:`ConfigError` if a topic exists with another partition count, and
     :class:`ServiceError` if Kafka cannot be reached. Returns once every topic is visible in
@@ -85,7 +89,9 @@ def ensure_topics(
         try:
             for name in missing:
                 try:
-                    admin.create_topics([NewTopic(name, partitions, replication)])
+                    admin.create_topics(
+                        [NewTopic(name, partitions, replication, topic_configs=dict(configs or {}))]
+                    )
                     created.append(name)
                 except TopicAlreadyExistsError:
                     pass  # created concurrently (another worker or test); checked below

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -88,48 +88,6 @@ def free_port() -> Callable[[], int]:
             return sock.getsockname()[1]
 
     return pick
-
-
-@pytest.fixture(scope="session")
-def keep_records_forever(live_services: Settings) -> Callable[[Iterable[str]], None]:
-    """``keep_records_forever(topics)``: see :func:`retain_forever` (use it on every topic a
-    test replays events into)."""
-
-    def keep(topics: Iterable[str]) -> None:
-        retain_forever(live_services.kafka_bootstrap, topics)
-
-    return keep
-
-
-def retain_forever(bootstrap: str, topics: Iterable[str]) -> None:
-    """Turn off time-based retention (``retention.ms=-1``) on ``topics``; fail if it did not stick.
-
-    Replayed events carry their event time as the Kafka timestamp (2017 for the Instacart
-    fixture), so with the broker's default 7-day retention its periodic retention check
-    (every 5 min, the first 30 s after start) deletes them at once, read or not. A worker
-    whose fetch position falls below the new log start gets "offset out of range", resets
-    to the log start (logged at INFO only) and never sees the deleted events.
-    """
-    from kafka import KafkaAdminClient
-    from kafka.admin import ConfigResource, ConfigResourceType
-
-    names = list(topics)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
-    try:
-        admin.alter_configs(
-            [
-                ConfigResource(ConfigResourceType.TOPIC, n, configs={"retention.ms": "-1"})
-                for n in names
-            ]
-        )
-        got = admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, n, configs=["retention.ms"]) for n in names]
-        )["topic"]
-    finally:
-        admin.close()
-    values = {n: got[n]["retention.ms"]["value"] for n in names}
-    wrong = {n: v for n, v in values.items() if v != "-1"}
-    assert not wrong, f"retention.ms not -1 on {wrong}"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -13,7 +13,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -106,7 +106,6 @@ class Env:
 def env(
     live_services: Settings,
     tmp_path_factory: pytest.TempPathFactory,
-    keep_records_forever: Callable[[list[str]], None],
 ) -> Iterator[Env]:
     from stream_app.commands.build import build_and_seed
 
@@ -129,8 +128,10 @@ def env(
         decay_rescore_interval_s=0.0,  # answers must depend on events only (parity)
     )
     topics = [*input_topics(settings), settings.topic_dead_letters]
-    ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
-    keep_records_forever(topics)  # the replayed events are stamped 2017: no time retention
+    # as the worker creates them: no time-based retention (the replayed events are from 2017)
+    ensure_topics(
+        settings.kafka_bootstrap, topics, settings.partitions, configs=settings.topic_configs()
+    )
     catalog = load_catalog(FIXTURE)
     orders = read_orders(FIXTURE / "orders.csv")
     train, test = split_test_orders(orders, RECENT)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -110,7 +109,7 @@ def _same(got: Recommendation, want: Recommendation) -> bool:
 
 
 def test_state_survives_a_worker_dying_and_its_partitions_moving(
-    live_services: Settings, tmp_path: Path, keep_records_forever: Callable[[list[str]], None]
+    live_services: Settings, tmp_path: Path
 ) -> None:
     run = f"tr-{os.getpid()}-{int(time.time())}"
     settings = replace(
@@ -120,8 +119,9 @@ def test_state_survives_a_worker_dying_and_its_partitions_moving(
         partitions=4, decay_rescore_interval_s=0.0,
     )
     topics = [*input_topics(settings), settings.topic_dead_letters]
-    ensure_topics(settings.kafka_bootstrap, topics, settings.partitions)
-    keep_records_forever(topics)  # the replayed events are stamped 2017: no time retention
+    ensure_topics(
+        settings.kafka_bootstrap, topics, settings.partitions, configs=settings.topic_configs()
+    )
     catalog = load_catalog(FIXTURE)
     orders = read_orders(FIXTURE / "orders.csv")
     rest, last = split_test_orders(orders, 1)

@@ -163,6 +163,30 @@ def test_ensure_topics_is_idempotent_and_refuses_other_partition_counts(
         ensure_topics(kafka_bootstrap, [a], 8)
 
 
+def test_created_topics_keep_records_with_old_event_timestamps(kafka_bootstrap, unique_name):
+    """Records carry their event time: a replayed 2017 log must not fall to time retention."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    from stream_app.settings import Settings
+
+    kept, custom = unique_name("kept"), unique_name("custom")
+    ensure_topics(kafka_bootstrap, [kept], 2, configs=Settings().topic_configs())
+    ensure_topics(kafka_bootstrap, [custom], 2, configs={"retention.ms": "3600000"})
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        got = admin.describe_configs(
+            [
+                ConfigResource(ConfigResourceType.TOPIC, t, configs=["retention.ms"])
+                for t in (kept, custom)
+            ]
+        )["topic"]
+    finally:
+        admin.close()
+    assert got[kept]["retention.ms"]["value"] == "-1"
+    assert got[custom]["retention.ms"]["value"] == "3600000"
+
+
 def test_services_up_provisions_co_partitioned_input_topics(live_services):
     services_up(live_services, say=lambda _line: None)
     parts = topic_partitions(live_services.kafka_bootstrap)

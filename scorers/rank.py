@@ -37,7 +37,8 @@ def rank(
     scores = c.X @ art.weights() + art.model.bias
     if len(scores) == 0:
         return c, scores, np.zeros(0, dtype=np.int64)
-    top = np.lexsort((c.pids, -scores))[:k]  # a few hundred rows: one sort beats argpartition
+    # candidates come in ascending product id, so a stable sort breaks score ties by id
+    top = np.argsort(-scores, kind="stable")[:k]
     return c, scores, top
 
 

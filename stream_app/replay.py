@@ -147,6 +147,8 @@ def publish(
     """Publish events in the given order; returns once Kafka acknowledged all of them.
 
     ``on_send(event, wall_s)`` is called right after each event is handed to the producer.
+    Raises :class:`ServiceError` if Kafka refused any event (after the others were flushed),
+    naming how many and the first error: a replay never loses events silently.
     """
     from kafka.errors import KafkaError
     from tqdm import tqdm
@@ -159,6 +161,8 @@ def publish(
         producer.close()
         raise ServiceError(f"Kafka topic metadata unavailable: {exc}") from exc
     stats = ReplayStats()
+    refused: list[tuple[Event, BaseException]] = []
+    failure: KafkaError | None = None
     bar = tqdm(total=total, unit="ev", disable=not progress, desc="replay")
     started = time.monotonic()
     first_ts: int | None = None
@@ -171,12 +175,13 @@ def publish(
             if wait > 0:
                 time.sleep(wait)
             topic = topic_for(event.type, settings)
-            producer.send(
+            future = producer.send(
                 topic,
                 key=str(event.user_id).encode(),
                 value=encode(event),
                 timestamp_ms=event.ts,
             )
+            future.add_errback(lambda exc, e=event: refused.append((e, exc)))
             if on_send is not None:
                 on_send(event, time.time())
             stats.events += 1
@@ -186,11 +191,19 @@ def publish(
             bar.update(1)
         producer.flush()
     except KafkaError as exc:
-        raise ServiceError(f"publishing to Kafka failed: {exc}") from exc
+        failure = exc
     finally:
         bar.close()
-        producer.close()
+        producer.close()  # waits for in-flight sends: every refused event has been counted
     stats.seconds = time.monotonic() - started
+    if refused:
+        event, exc = refused[0]
+        raise ServiceError(
+            f"Kafka refused {len(refused)} of {stats.events} events; the first: "
+            f"{event.type} {event.event_id} of user {event.user_id}: {exc!r}"
+        ) from failure
+    if failure is not None:
+        raise ServiceError(f"publishing to Kafka failed: {failure}") from failure
     return stats
 
 

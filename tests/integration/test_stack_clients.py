@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, ServiceError
 from stream_app.services import ensure_topics, services_up, topic_partitions
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -197,3 +197,29 @@ def test_services_up_provisions_co_partitioned_input_topics(live_services):
         live_services.topic_dead_letters,
     ]
     assert [parts.get(t) for t in inputs] == [live_services.partitions] * 4
+
+
+def test_replay_publish_reports_events_kafka_refused(live_services, unique_name):
+    """The broker refuses the cart adds (their topic takes no record that large); the replay
+    must say so instead of returning as if everything landed."""
+    from dataclasses import replace
+
+    from schemas.events import CartAdd, Search
+    from stream_app.replay import Pace, publish
+
+    settings = replace(
+        live_services,
+        topic_cart_adds=unique_name("tiny"),
+        topic_searches=unique_name("ok"),
+        topic_checkouts=unique_name("ok"),
+    )
+    ensure_topics(settings.kafka_bootstrap, [settings.topic_cart_adds], 1,
+                  configs={"max.message.bytes": "16"})
+    ensure_topics(settings.kafka_bootstrap, [settings.topic_searches, settings.topic_checkouts], 1)
+    events = [
+        Search("s-1", 7, "milk", 1_700_000_000_000),
+        CartAdd("c-1", 7, 24852, 1_700_000_030_000),
+        CartAdd("c-2", 7, 13176, 1_700_000_060_000),
+    ]
+    with pytest.raises(ServiceError, match=r"Kafka refused 2 of 3 events; the first: cart_add c-1"):
+        publish(events, settings, pace=Pace(), progress=False)

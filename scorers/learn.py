@@ -2,11 +2,18 @@
 
 :class:`RerankerLearner` wraps a river ``StandardScaler | LogisticRegression`` pipeline with
 river's verbs (``learn_one`` / ``predict_one`` / ``predict_proba_one``) plus
-``learn_from(state, artifacts, target)`` which turns one observed cart add into training rows:
-the added product (if it is among the candidates) is a positive, ``neg_per_pos`` other
-candidates drawn with the learner's seeded RNG are negatives. :meth:`RerankerLearner.to_model`
-folds the scaler into the weights (``w / std``, ``bias - sum(w * mean / std)``) so the worker
-scores raw features with one matrix-vector product.
+``learn_pair`` and ``learn_from(state, artifacts, target)``, which turns one observed cart add
+into training pairs: the added product (if it is among the candidates) against ``neg_per_pos``
+other candidates drawn with the learner's seeded RNG. :meth:`RerankerLearner.to_model` folds
+the scaler into the weights (``w / std``, ``bias - sum(w * mean / std)``) so the worker scores
+raw features with one matrix-vector product.
+
+Objective: pairwise (RankNet-style) by default. The scorer only has to *order* one user's
+candidates, so the classifier learns "which of these two was added" from the difference of
+their standardised features (a random half of the pairs flipped, no intercept); on the dev file
+this beats pointwise logistic regression on the same rows (HR@10 0.380 vs 0.378 without
+searches, 0.535 vs 0.516 with searches; see scorers/README.md). ``objective="pointwise"``
+keeps the classic "is this the added product" classifier.
 
 Leakage: :func:`train_model` builds the artifacts it generates examples with from each user's
 orders *before* the ``holdout_orders`` whose cart adds become examples, exactly like the
@@ -34,7 +41,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from schemas.catalog import Catalog
     from schemas.instacart import Order
 
-__all__ = ["RerankerLearner", "train_model", "training_examples"]
+__all__ = ["OBJECTIVES", "RerankerLearner", "train_model", "training_examples"]
+
+OBJECTIVES = ("pairwise", "pointwise")
 
 
 class RerankerLearner:
@@ -63,7 +72,11 @@ class RerankerLearner:
         neg_per_pos: int = 20,
         refresh_every: int = 200,
         average_every: int = 100,
+        objective: str = "pairwise",
     ) -> None:
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        self.objective = objective
         self.seed = seed
         self.lr = lr
         self.neg_per_pos = neg_per_pos
@@ -72,7 +85,11 @@ class RerankerLearner:
         self.rng = random.Random(seed)
         self.mean = np.zeros(len(FEATURE_NAMES))
         self.std = np.ones(len(FEATURE_NAMES))
-        self.clf = linear_model.LogisticRegression(optimizer=optim.SGD(lr), l2=l2, intercept_lr=lr)
+        # a pair's label says which side was added: no intercept (it would only learn the flips)
+        intercept_lr = lr if objective == "pointwise" else 0.0
+        self.clf = linear_model.LogisticRegression(
+            optimizer=optim.SGD(lr), l2=l2, intercept_lr=intercept_lr
+        )
         self.n_learned = 0
         self._avg_w = np.zeros(len(FEATURE_NAMES))
         self._avg_b = 0.0
@@ -96,8 +113,29 @@ class RerankerLearner:
 
     # ---- river verbs
     def learn_one(self, x: dict[str, float], y: bool) -> None:
-        """One SGD step of the classifier on a (raw) feature row."""
+        """One SGD step of the classifier on a (raw) feature row (pointwise)."""
         self.clf.learn_one(self._scale(x), y)
+        self.n_learned += 1
+        if self.n_learned % self.average_every == 0:
+            w = self.clf.weights
+            self._avg_w += np.array([w.get(n, 0.0) for n in FEATURE_NAMES])
+            self._avg_b += float(self.clf.intercept)
+            self._avg_n += 1
+
+    def learn_pair(self, pos: np.ndarray, neg: np.ndarray) -> None:
+        """One SGD step on a (raw) feature-row pair: ``pos`` was added rather than ``neg``.
+
+        The classifier sees the standardised difference, in a random orientation (label True
+        for ``pos - neg``, False for ``neg - pos``), so it stays centred without an intercept.
+        """
+        diff = (pos - neg) / self.std
+        if self.rng.random() < 0.5:
+            self._learn_scaled(diff, True)
+        else:
+            self._learn_scaled(-diff, False)
+
+    def _learn_scaled(self, x: np.ndarray, y: bool) -> None:
+        self.clf.learn_one(dict(zip(FEATURE_NAMES, x.tolist(), strict=True)), y)
         self.n_learned += 1
         if self.n_learned % self.average_every == 0:
             w = self.clf.weights
@@ -124,9 +162,13 @@ class RerankerLearner:
         pos = int(rows[0])
         others = [i for i in range(len(c.pids)) if i != pos]
         negs = self.rng.sample(others, min(self.neg_per_pos, len(others)))
-        self.learn_one(_row(c.X[pos]), True)
-        for i in negs:
-            self.learn_one(_row(c.X[i]), False)
+        if self.objective == "pairwise":
+            for i in negs:
+                self.learn_pair(c.X[pos], c.X[i])
+        else:
+            self.learn_one(_row(c.X[pos]), True)
+            for i in negs:
+                self.learn_one(_row(c.X[i]), False)
         self._since_refresh += 1
         return True
 
@@ -147,6 +189,7 @@ class RerankerLearner:
         bias = b_scaled - float((w_scaled * self.mean / self.std).sum())
         info = {
             "learner": "river LogisticRegression (SGD, averaged) on standardised features",
+            "objective": self.objective,
             "seed": self.seed,
             "rows": self.n_learned,
             **(meta or {}),
@@ -161,7 +204,9 @@ class RerankerLearner:
 
     @classmethod
     def from_model(cls, model: LinearModel, seed: int = 0, **kwargs: Any) -> RerankerLearner:
-        """A learner starting from a model file's weights (to keep learning online)."""
+        """A learner starting from a model file's weights (to keep learning online), with the
+        model's objective unless ``objective=`` says otherwise."""
+        kwargs.setdefault("objective", model.meta.get("objective", "pointwise"))
         learner = cls(seed=seed, **kwargs)
         scaler = model.meta.get("scaler")
         if scaler and len(scaler.get("mean", ())) == len(FEATURE_NAMES):
@@ -264,12 +309,17 @@ def train_model(
     epochs: int = 2,
     lr: float = 0.01,
     neg_per_pos: int = 20,
-    version: str = "linear-river",
+    objective: str = "pairwise",
+    version: str | None = None,
     meta: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[LinearModel, RerankerLearner]:
-    """Train the re-ranker on ``orders`` (training orders only!) and export it."""
-    X, y, _ = training_examples(
+    """Train the re-ranker on ``orders`` (training orders only!) and export it.
+
+    Pairwise: every training cart add gives one (added, other candidate) pair per negative;
+    pointwise: every row is an example. ``epochs`` passes, in a seeded random order.
+    """
+    X, y, group = training_examples(
         orders,
         catalog,
         holdout_orders=holdout_orders,
@@ -278,21 +328,31 @@ def train_model(
         neg_per_pos=neg_per_pos,
         progress=progress,
     )
-    learner = RerankerLearner(seed=seed, neg_per_pos=neg_per_pos, lr=lr)
+    learner = RerankerLearner(seed=seed, neg_per_pos=neg_per_pos, lr=lr, objective=objective)
     learner.fit_scaler(X)
     rng = np.random.default_rng(seed)
-    rows = [dict(zip(FEATURE_NAMES, x, strict=True)) for x in X.tolist()]
-    labels = y.tolist()
-    for _ in range(epochs):
-        for i in rng.permutation(len(labels)).tolist():
-            learner.learn_one(rows[i], labels[i])
+    if objective == "pairwise":
+        # rows of a cart add are contiguous, the added product first (training_examples)
+        first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        negatives = np.flatnonzero(~y)
+        positives = first[np.searchsorted(first, negatives, side="right") - 1]
+        for _ in range(epochs):
+            for i in rng.permutation(len(negatives)).tolist():
+                learner.learn_pair(X[positives[i]], X[negatives[i]])
+    else:
+        rows = [dict(zip(FEATURE_NAMES, x, strict=True)) for x in X.tolist()]
+        labels = y.tolist()
+        for _ in range(epochs):
+            for i in rng.permutation(len(labels)).tolist():
+                learner.learn_one(rows[i], labels[i])
     info = {
         "trained_on_orders": len(orders),
         "holdout_orders": holdout_orders,
         "train_search_rate": search_rate,
         "epochs": epochs,
         "neg_per_pos": neg_per_pos,
+        "lr": lr,
         "positives": int(y.sum()),
         **(meta or {}),
     }
-    return learner.to_model(version, info), learner
+    return learner.to_model(version or f"linear-river-{objective}", info), learner

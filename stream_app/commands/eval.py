@@ -21,7 +21,7 @@ from stream_app.settings import Settings
 
 __all__ = ["ONLINE_LR", "format_table", "register", "run"]
 
-ONLINE_LR = 0.001
+ONLINE_LR = 0.0002
 """SGD step of streaming_online: small, since it starts from the trained weights."""
 
 DESCRIPTION = """\

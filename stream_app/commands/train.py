@@ -62,6 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="synthetic searches in the training events, so search features get "
         "weights (default: 0.3)",
     )
+    p.add_argument(
+        "--objective",
+        choices=("pairwise", "pointwise"),
+        default="pairwise",
+        help="pairwise: learn which of two candidates was added (default); pointwise: "
+        "learn whether each candidate was added",
+    )
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
     p.set_defaults(func=run)
 
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         search_rate=args.search_rate,
         seed=args.seed,
         epochs=args.epochs,
+        objective=args.objective,
         meta={"source": args.orders.name, "test_orders_left_out": args.test_orders},
     )
     model.save(args.out)

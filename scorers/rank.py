@@ -24,6 +24,7 @@ _GROUPS = (
     [COL["aisle_aff"], COL["aisle_missing"]],  # affinity
 )
 HISTORY, BASKET, SEARCH, AFFINITY = range(4)
+_COOC, _AISLE_AFF = COL["cooc"], COL["aisle_aff"]
 _GROUP_MATRIX = np.zeros((len(COL), len(_GROUPS)))
 for _g, _cols in enumerate(_GROUPS):
     _GROUP_MATRIX[_cols, _g] = 1.0
@@ -93,14 +94,17 @@ def _with_reasons(
     if not len(top):
         return []
     # contribution of each feature group to each top item's score, in one matrix product
-    group_sums = (c.X[top] * art.weights()) @ _GROUP_MATRIX
+    x_top = c.X[top]
+    group_sums = (x_top * art.weights()) @ _GROUP_MATRIX
     applies = np.empty((len(top), len(_GROUPS)), dtype=bool)
     applies[:, HISTORY] = c.count[top] > 0
-    applies[:, BASKET] = c.X[top, COL["cooc"]] > 0
+    applies[:, BASKET] = x_top[:, _COOC] > 0
     applies[:, SEARCH] = c.search_best[top] >= 0
-    applies[:, AFFINITY] = c.X[top, COL["aisle_aff"]] >= 0.1
-    group_sums = np.where(applies & (group_sums > 0), group_sums, 0.0)
-    best = np.where(group_sums.max(axis=1) > 0, group_sums.argmax(axis=1), -1).tolist()
+    applies[:, AFFINITY] = x_top[:, _AISLE_AFF] >= 0.1
+    applies &= group_sums > 0
+    group_sums[~applies] = 0.0
+    arg = group_sums.argmax(axis=1)
+    best = np.where(applies.any(axis=1), arg, -1).tolist()
     pids = c.pids[top].tolist()
     scores_ = [round(x, 4) for x in scores[top].tolist()]
     counts = c.count[top].tolist()

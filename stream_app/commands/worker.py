@@ -39,6 +39,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from scorers import Artifacts, LinearModel
     from stream_app.app import create_app, input_topics
+    from stream_app.kafkalog import install_offset_reset_alarm
     from stream_app.services.topics import ensure_topics
 
     if args.web_port:
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.model_path is not None:
         artifacts = artifacts.with_model(LinearModel.load(settings.model_path))
     app = create_app(settings, artifacts=artifacts)
-    worker = faust.Worker(app, loglevel=args.loglevel or settings.log_level)
+    loglevel = args.loglevel or settings.log_level
+    install_offset_reset_alarm(loglevel)  # records deleted under the worker: say so at WARNING
+    worker = faust.Worker(app, loglevel=loglevel)
     worker.execute_from_commandline()
     return 0

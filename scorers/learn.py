@@ -114,13 +114,7 @@ class RerankerLearner:
     # ---- river verbs
     def learn_one(self, x: dict[str, float], y: bool) -> None:
         """One SGD step of the classifier on a (raw) feature row (pointwise)."""
-        self.clf.learn_one(self._scale(x), y)
-        self.n_learned += 1
-        if self.n_learned % self.average_every == 0:
-            w = self.clf.weights
-            self._avg_w += np.array([w.get(n, 0.0) for n in FEATURE_NAMES])
-            self._avg_b += float(self.clf.intercept)
-            self._avg_n += 1
+        self._step(self._scale(x), y)
 
     def learn_pair(self, pos: np.ndarray, neg: np.ndarray) -> None:
         """One SGD step on a (raw) feature-row pair: ``pos`` was added rather than ``neg``.
@@ -129,13 +123,13 @@ class RerankerLearner:
         for ``pos - neg``, False for ``neg - pos``), so it stays centred without an intercept.
         """
         diff = (pos - neg) / self.std
-        if self.rng.random() < 0.5:
-            self._learn_scaled(diff, True)
-        else:
-            self._learn_scaled(-diff, False)
+        flip = self.rng.random() >= 0.5
+        x = (-diff if flip else diff).tolist()
+        self._step(dict(zip(FEATURE_NAMES, x, strict=True)), not flip)
 
-    def _learn_scaled(self, x: np.ndarray, y: bool) -> None:
-        self.clf.learn_one(dict(zip(FEATURE_NAMES, x.tolist(), strict=True)), y)
+    def _step(self, scaled: dict[str, float], y: bool) -> None:
+        """One SGD step on standardised features, then the running average."""
+        self.clf.learn_one(scaled, y)
         self.n_learned += 1
         if self.n_learned % self.average_every == 0:
             w = self.clf.weights

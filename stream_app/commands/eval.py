@@ -36,7 +36,8 @@ seeded before the order starts), streaming (the worker's context-aware scorer) a
 
 Model: --model FILE uses that model file; --model default uses the shipped
 scorers/models/default.json; without --model the re-ranker is trained first on the training
-orders of this file (as `stream-app train --test-orders N` would), which adds ~20 s."""
+orders of this file (as `stream-app train --test-orders N` would), which adds about a minute
+on the dev file."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -133,8 +133,9 @@ def test_state_survives_a_worker_dying_and_its_partitions_moving(
     config = feature_config(artifacts, settings.session_gap_ms)
 
     reader = Reader.from_url(settings.redis_url, settings.reco_prefix)
-    a = WorkerProcess(replace(settings, web_port=_port()), tmp_path / "a.log")
-    b = WorkerProcess(replace(settings, web_port=_port()), tmp_path / "b.log")
+    loglevel = os.environ.get("STREAM_APP_TEST_WORKER_LOGLEVEL", "warning")
+    a = WorkerProcess(replace(settings, web_port=_port()), tmp_path / "a.log", loglevel=loglevel)
+    b = WorkerProcess(replace(settings, web_port=_port()), tmp_path / "b.log", loglevel=loglevel)
     try:
         a.start()
         a.wait_ready()

@@ -22,16 +22,6 @@ Faust traps handled here (each cost a debugging session somewhere):
   (:mod:`stream_app.reorder`) applies events in event-time order across batches.
 * Values are consumed as raw bytes: a Faust codec error would be logged and the message
   skipped by Faust itself, invisible to the dead-letter policy.
-* **Table recovery could hang forever after a rebalance** ("No event received for active tp
-  ...-changelog since recovery start"). A fetch started before the rebalance stays pending in
-  aiokafka for up to Faust's 1 s fetch timeout, with Faust's live set of active partitions,
-  which the rebalance empties (``pause_partitions(assigned)``); aiokafka reads an empty set as
-  "all partitions", so it hands back the changelog records it just fetched from offset 0, and
-  Faust drops them because the flow is stopped (``Consumer.getmany``), leaving the position at
-  the high-water mark. Recovery's own seek to the start normally comes later and repairs that;
-  when it came first, the records were gone and nothing new ever arrives on a changelog during
-  recovery. :data:`RECOVERY_DELAY_S` (Faust's ``stream_recovery_delay``) makes recovery seek
-  only after that pending fetch has timed out.
 """
 
 from __future__ import annotations
@@ -53,20 +43,9 @@ from stream_app.settings import Settings
 from stream_app.sinks import RedisSink, Sink
 from stream_app.web import register_views
 
-__all__ = [
-    "RECOVERY_DELAY_S",
-    "EventTimeScheduler",
-    "create_app",
-    "datadir",
-    "input_topics",
-    "internal_topics",
-]
+__all__ = ["EventTimeScheduler", "create_app", "datadir", "input_topics", "internal_topics"]
 
 log = logging.getLogger(__name__)
-
-#: Seconds Faust waits after a rebalance before it starts table recovery: longer than the 1 s
-#: timeout of the fetch that may still be pending from before the rebalance (see above).
-RECOVERY_DELAY_S = 2.0
 
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
@@ -134,7 +113,6 @@ def create_app(
         web_bind=settings.web_host,
         autodiscover=False,
         datadir=str(datadir(settings)),
-        stream_recovery_delay=RECOVERY_DELAY_S,
     )
 
     # --- topics -> agent -> table -> sink ---------------------------------------------------

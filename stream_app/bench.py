@@ -38,10 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     from schemas.catalog import load_catalog
     from schemas.instacart import read_orders, split_test_orders
     from schemas.recommendation import Recommendation, reco_key
-    from stream_app.app import input_topics
     from stream_app.commands.build import build_and_seed
     from stream_app.replay import Pace, publish, recent_events
-    from stream_app.services import ensure_topics
+    from stream_app.services import provision_topics
     from stream_app.serving import Reader
     from stream_app.settings import Settings
     from stream_app.workerproc import WorkerProcess, remove_run
@@ -73,10 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.orders}: {build.users} users; throughput phase {len(phase1)} events, "
           f"delay phase {len(phase2)} events at {args.rate:g}/s", flush=True)
 
-    topics = [*input_topics(settings), settings.topic_dead_letters]
-    ensure_topics(
-        settings.kafka_bootstrap, topics, settings.partitions, configs=settings.topic_configs()
-    )
+    provision_topics(settings)
     reader = Reader.from_url(settings.redis_url, settings.reco_prefix)
     worker = WorkerProcess(settings, settings.state_dir / "bench" / f"{run}-worker.log")
     results: dict[str, object] = {"users": build.users, "partitions": settings.partitions,

@@ -60,10 +60,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.catalog import load_catalog
     from schemas.instacart import read_orders, split_test_orders
     from scorers import Artifacts
-    from stream_app.app import input_topics
     from stream_app.commands.build import build_and_seed
     from stream_app.replay import Pace, publish, recent_events
-    from stream_app.services import ensure_topics, services_up
+    from stream_app.services import provision_topics, services_up
     from stream_app.serving import Reader
     from stream_app.workerproc import WorkerProcess, remove_run
 
@@ -107,10 +106,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         free = _free_port(settings.web_host)
         _say(f"   (port {settings.web_port} is taken; the demo worker serves on {free})")
         settings = replace(settings, web_port=free)
-    topics = [*input_topics(settings), settings.topic_dead_letters]
-    ensure_topics(
-        settings.kafka_bootstrap, topics, settings.partitions, configs=settings.topic_configs()
-    )
+    provision_topics(settings)
     log_path = settings.state_dir / "demo" / f"{run_id}-worker.log"
     _say(f"\n== 4. worker (app id {run_id}, {settings.partitions} partitions, log {log_path})")
     worker = WorkerProcess(settings, log_path)

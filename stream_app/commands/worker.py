@@ -38,9 +38,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
     from scorers import Artifacts, LinearModel
-    from stream_app.app import create_app, input_topics
+    from stream_app.app import create_app
     from stream_app.kafkalog import install_offset_reset_alarm
-    from stream_app.services.topics import ensure_topics
+    from stream_app.services import provision_topics
 
     if args.web_port:
         settings = replace(settings, web_port=args.web_port)
@@ -50,12 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 f"port {settings.web_port} on {settings.web_host} is taken (another worker?); "
                 "use --web-port or STREAM_APP_WEB_PORT"
             )
-    ensure_topics(
-        settings.kafka_bootstrap,
-        [*input_topics(settings), settings.topic_dead_letters],
-        settings.partitions,
-        configs=settings.topic_configs(),
-    )
+    provision_topics(settings)
     artifacts = Artifacts.load(settings.artifacts_dir)
     if settings.model_path is not None:
         artifacts = artifacts.with_model(LinearModel.load(settings.model_path))

@@ -10,6 +10,7 @@ from stream_app.services.redis import redis_answers
 from stream_app.services.stack import (
     ServiceReport,
     input_topics,
+    provision_topics,
     services_down,
     services_status,
     services_up,
@@ -21,6 +22,7 @@ __all__ = [
     "ensure_topics",
     "input_topics",
     "kafka_answers",
+    "provision_topics",
     "redis_answers",
     "services_down",
     "services_status",

@@ -41,6 +41,7 @@ from stream_app.settings import Settings
 __all__ = [
     "ServiceReport",
     "input_topics",
+    "provision_topics",
     "services_down",
     "services_status",
     "services_up",
@@ -75,6 +76,18 @@ def input_topics(settings: Settings) -> list[str]:
         settings.topic_checkouts,
         settings.topic_dead_letters,
     ]
+
+
+def provision_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create the missing :func:`input_topics` co-partitioned, with ``settings.topic_configs()``
+    (no time-based retention: replayed records carry old event times); the created names."""
+    return ensure_topics(
+        settings.kafka_bootstrap,
+        input_topics(settings),
+        settings.partitions,
+        timeout_s=timeout_s,
+        configs=settings.topic_configs(),
+    )
 
 
 def _layouts(settings: Settings) -> tuple[Path, KafkaLayout, RedisLayout]:
@@ -254,13 +267,7 @@ def _up_locked(
 
     if topics:
         names = input_topics(settings)
-        created = ensure_topics(
-            settings.kafka_bootstrap,
-            names,
-            settings.partitions,
-            timeout_s=settings.service_timeout_s,
-            configs=settings.topic_configs(),
-        )
+        created = provision_topics(settings, timeout_s=settings.service_timeout_s)
         verb = f"created {', '.join(created)}" if created else "present"
         say(f"topics: {verb} ({len(names)} topics x {settings.partitions} partitions)")
     return [kreport, rreport]

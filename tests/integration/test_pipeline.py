@@ -30,7 +30,7 @@ from stream_app.agents import feature_config, replay_offline
 from stream_app.app import input_topics
 from stream_app.deadletter import DeadLetter
 from stream_app.replay import Pace, publish, recent_events
-from stream_app.services.topics import ensure_topics
+from stream_app.services import provision_topics
 from stream_app.serving import Reader
 from stream_app.settings import Settings
 from stream_app.workerproc import WorkerProcess, remove_run
@@ -127,11 +127,7 @@ def env(
         partitions=4,
         decay_rescore_interval_s=0.0,  # answers must depend on events only (parity)
     )
-    topics = [*input_topics(settings), settings.topic_dead_letters]
-    # as the worker creates them: no time-based retention (the replayed events are from 2017)
-    ensure_topics(
-        settings.kafka_bootstrap, topics, settings.partitions, configs=settings.topic_configs()
-    )
+    provision_topics(settings)  # as the worker does: no time-based retention (events of 2017)
     catalog = load_catalog(FIXTURE)
     orders = read_orders(FIXTURE / "orders.csv")
     train, test = split_test_orders(orders, RECENT)

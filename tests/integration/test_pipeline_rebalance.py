@@ -22,10 +22,9 @@ from schemas.instacart import read_orders, split_test_orders
 from schemas.recommendation import Recommendation
 from scorers import Artifacts
 from stream_app.agents import feature_config, replay_offline
-from stream_app.app import input_topics
 from stream_app.commands.build import build_and_seed
 from stream_app.replay import Pace, publish, recent_events
-from stream_app.services.topics import ensure_topics
+from stream_app.services import provision_topics
 from stream_app.serving import Reader
 from stream_app.settings import Settings
 from stream_app.workerproc import WorkerProcess, remove_run
@@ -118,10 +117,7 @@ def test_state_survives_a_worker_dying_and_its_partitions_moving(
         topic_checkouts=f"{run}-checkouts", topic_dead_letters=f"{run}-dead-letters",
         partitions=4, decay_rescore_interval_s=0.0,
     )
-    topics = [*input_topics(settings), settings.topic_dead_letters]
-    ensure_topics(
-        settings.kafka_bootstrap, topics, settings.partitions, configs=settings.topic_configs()
-    )
+    provision_topics(settings)
     catalog = load_catalog(FIXTURE)
     orders = read_orders(FIXTURE / "orders.csv")
     rest, last = split_test_orders(orders, 1)

@@ -96,6 +96,8 @@ class Artifacts:
     states: dict[int, bytes] = field(default_factory=dict, repr=False)
     meta: dict[str, Any] = field(default_factory=dict)
     _weights: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Arrays derived from the ones above on first use, shared by ``with_model`` copies."""
     views: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
     """Memo of per-user views (``scorers.userview``), shared by ``with_model`` copies."""
     queries: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
@@ -116,6 +118,23 @@ class Artifacts:
         if self._weights is None:
             self._weights = self.model.vector()
         return self._weights
+
+    def neighbour_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """The neighbour lists as dense ``(n_products, width)`` arrays (ids, weights), padded
+        with product 0 and weight 0: one gather per basket context instead of a CSR walk.
+        Built on first use from the CSR arrays, shared by ``with_model`` copies."""
+        table = self._derived.get("nbr_table")
+        if table is None:
+            lens = np.diff(self.nbr_ptr)
+            width = max(int(lens.max(initial=0)), 1)
+            ids = np.zeros((len(lens), width), dtype=np.int64)
+            w = np.zeros((len(lens), width), dtype=self.nbr_w.dtype)
+            rows = np.repeat(np.arange(len(lens)), lens)
+            cols = np.arange(len(self.nbr_ids)) - np.repeat(self.nbr_ptr[:-1], lens)
+            ids[rows, cols] = self.nbr_ids
+            w[rows, cols] = self.nbr_w
+            table = self._derived["nbr_table"] = (ids, w)
+        return table
 
     def with_model(self, model: LinearModel) -> Artifacts:
         """The same artifacts scoring with another model."""

@@ -44,14 +44,6 @@ class Candidates:
     """The basket product behind each candidate's strongest co-occurrence (-1: none)."""
 
 
-def _member(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
-    if len(sorted_ids) == 0:
-        return np.zeros(len(values), dtype=bool)
-    pos = np.searchsorted(sorted_ids, values)
-    pos[pos >= len(sorted_ids)] = len(sorted_ids) - 1
-    return sorted_ids[pos] == values
-
-
 def _search_terms(
     state: UserState, art: Artifacts, now: int
 ) -> list[tuple[str, QueryIndex, float, bool]]:
@@ -73,23 +65,24 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     view = user_view(state, art.aisle, art.n_aisles, art.views) if len(h) else None
     hp = view.hp if view is not None else np.zeros(0, dtype=np.int64)
     basket = np.array(state.basket, dtype=np.int64)
-    basket_sorted = np.sort(basket)
+    in_basket = np.zeros(art.n_products, dtype=bool)  # a product mask: one gather per test
+    in_basket[basket] = True
     searches = _search_terms(state, art, now)
 
-    # neighbours of the latest basket items, gathered from the CSR arrays in one go
+    # neighbours of the latest basket items: one gather from the padded neighbour table
+    # (padding is product 0, which is never a candidate, so it drops out below)
     context = state.basket[-N_BASKET_CONTEXT:]
     nbr_ids = nbr_w = nbr_src = None
     if context:
         ctx = np.array(context, dtype=np.int64)
         ctx = ctx[(ctx > 0) & (ctx < art.n_products)]
-        starts = art.nbr_ptr[ctx]
-        lens = art.nbr_ptr[ctx + 1] - starts
-        offsets = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
-        nbr_ids = art.nbr_ids[offsets].astype(np.int64)
+        table_ids, table_w = art.neighbour_table()
+        width = table_ids.shape[1]
+        nbr_ids = table_ids[ctx].ravel()
         recency = 1.0 / (len(ctx) - np.arange(len(ctx)))  # last add 1, previous 1/2, ...
-        nbr_w = art.nbr_w[offsets] * np.repeat(recency, lens)
-        nbr_src = np.repeat(ctx, lens)
-        n_last = int(lens[-1]) if len(lens) else 0
+        nbr_w = (table_w[ctx] * recency[:, None]).ravel()
+        nbr_src = np.repeat(ctx, width)
+        n_last = width if len(ctx) else 0
         norm = float(recency.sum())
     parts = [view.candidates if view is not None else hp, art.popular[:N_POPULAR_CANDIDATES]]
     if nbr_ids is not None:
@@ -101,7 +94,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     if len(cands) and (cands[0] <= 0 or cands[-1] >= art.n_products):
         cands = cands[(cands > 0) & (cands < art.n_products)]
     if len(basket):
-        cands = cands[~_member(basket_sorted, cands)]
+        cands = cands[~in_basket[cands]]
     n = len(cands)
     XT = np.zeros((len(COL), n), dtype=np.float64)
     count = np.zeros(n, dtype=np.float64)
@@ -119,7 +112,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         v = view
         n_h = len(hp)
         idx = np.searchsorted(hp, cands)
-        idx[idx >= n_h] = n_h - 1
+        np.minimum(idx, n_h - 1, out=idx)
         kn = (hp[idx] == cands).astype(np.float64)
         g = v.rows[:, idx] * kn
         XT[_STATIC_COLS] = g[: len(_STATIC_COLS)]
@@ -140,7 +133,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         interval_days = int_d * multi
         XT[COL["aisle_aff"]] = v.a_hist[ca] / v.total
         if len(v.flat) and state.basket:
-            XT[_RECENT_COLS] = _recent_rows(v, state, basket_sorted)[:, idx] * kn
+            XT[_RECENT_COLS] = _recent_rows(v, state, in_basket)[:, idx] * kn
 
     new = count == 0
     XT[COL["u_new"]] = new
@@ -151,7 +144,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     if context:
         if nbr_ids is not None and len(nbr_ids):
             pos = np.searchsorted(cands, nbr_ids)
-            pos[pos >= n] = n - 1
+            np.minimum(pos, n - 1, out=pos)
             hit = cands[pos] == nbr_ids
             ph, wh = pos[hit], nbr_w[hit]
             XT[COL["cooc"]] = np.bincount(ph, weights=wh, minlength=n) / norm
@@ -203,7 +196,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     return Candidates(cands, XT.T, count, interval_days, queries, search_best, cooc_src)
 
 
-def _recent_rows(v: UserView, state: UserState, basket_sorted: np.ndarray) -> np.ndarray:
+def _recent_rows(v: UserView, state: UserState, in_basket: np.ndarray) -> np.ndarray:
     """The basket-dependent recent-order features, per history row."""
     n_h = len(v.hp)
     out = np.zeros((len(_RECENT_COLS), n_h))
@@ -213,9 +206,9 @@ def _recent_rows(v: UserView, state: UserState, basket_sorted: np.ndarray) -> np
         rows, weights, times = follow
         out[0] = np.bincount(rows, weights=weights, minlength=n_h) / times
     # recent orders that look like the current basket vote for their other products
-    inside = _member(basket_sorted, v.flat)
-    overlap = np.bincount(v.oidx[inside], minlength=len(v.gamma)).astype(np.float64)
-    total = overlap.sum()
+    inside = in_basket[v.flat]
+    overlap = np.bincount(v.oidx[inside], minlength=len(v.gamma))
+    total = np.count_nonzero(inside)
     if total > 0:
         out[1] = np.bincount(v.known_row, weights=overlap[v.known_order], minlength=n_h) / total
     return out

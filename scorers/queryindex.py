@@ -53,7 +53,7 @@ class QueryIndex:
         if len(ids) == 0 or len(cands) == 0:
             return np.zeros(len(cands))
         pos = np.searchsorted(ids, cands)
-        pos[pos >= len(ids)] = len(ids) - 1
+        np.minimum(pos, len(ids) - 1, out=pos)
         return np.where(ids[pos] == cands, self.match_val[pos], 0.0)
 
 

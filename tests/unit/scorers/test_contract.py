@@ -186,3 +186,41 @@ def test_view_memo_never_serves_another_states_view(artifacts):
     fresh = replace(artifacts, views=type(artifacts.views)())
     assert recommend(other, fresh, 10) == b
     assert recommend(s, fresh, 10) == a
+
+
+def test_neighbour_table_holds_the_csr_lists(artifacts):
+    ids, w = artifacts.neighbour_table()
+    ptr = artifacts.nbr_ptr
+    lens = np.diff(ptr)
+    assert lens.max() > 0 and ids.shape == (len(lens), lens.max())
+    for p in np.flatnonzero(lens).tolist():
+        n = int(lens[p])
+        assert ids[p, :n].tolist() == artifacts.nbr_ids[ptr[p] : ptr[p + 1]].tolist()
+        assert w[p, :n].tolist() == artifacts.nbr_w[ptr[p] : ptr[p + 1]].tolist()
+        assert not ids[p, n:].any() and not w[p, n:].any()
+
+
+def test_basket_cooccurrence_is_the_recency_weighted_neighbour_sum(artifacts):
+    u = artifacts.known_users()[0]
+    state = artifacts.seed_state(u)
+    basket = [int(p) for p in artifacts.popular[:3]]
+    for i, pid in enumerate(basket):
+        state = apply(state, CartAdd(f"b{i}", u, pid, state.last_ts + 1000 * (i + 1)))
+    c = candidate_features(state, artifacts)
+    # the direct definition, from the CSR lists: last add weight 1, the one before 1/2, ...
+    recency = [1.0 / (len(basket) - j) for j in range(len(basket))]
+    expected: dict[int, float] = {}
+    ptr = artifacts.nbr_ptr
+    for r, src in zip(recency, basket, strict=True):
+        for nb, wt in zip(
+            artifacts.nbr_ids[ptr[src] : ptr[src + 1]].tolist(),
+            artifacts.nbr_w[ptr[src] : ptr[src + 1]].tolist(),
+            strict=True,
+        ):
+            expected[nb] = expected.get(nb, 0.0) + wt * r
+    got = dict(zip(c.pids.tolist(), c.X[:, FEATURE_NAMES.index("cooc")].tolist(), strict=True))
+    assert any(expected.get(p, 0.0) > 0 for p in got)
+    for p, x in got.items():
+        assert x == pytest.approx(expected.get(p, 0.0) / sum(recency), abs=1e-12)
+    for p in expected:  # every neighbour is a candidate unless it is in the basket
+        assert p in got or p in basket

@@ -105,6 +105,7 @@ def summarize(run: Prequential, n_boot: int = 1000, seed: int = 0) -> dict[str, 
             m["rescore_ms_p50"] = round(float(np.percentile(run.rescore_ms, 50)), 4)
             m["rescore_ms_p90"] = round(float(np.percentile(run.rescore_ms, 90)), 4)
             m["rescore_ms_p50_best_of_3"] = round(float(np.percentile(run.rescore_best_ms, 50)), 4)
+            m["rescore_cpu_ms_p50"] = round(float(np.percentile(run.rescore_cpu_ms, 50)), 4)
             m["n_candidates_p50"] = float(np.percentile(run.n_candidates, 50))
         methods[name] = m
     return {

@@ -120,4 +120,5 @@ def test_eval_command_on_fixture_writes_issue_shape(tmp_path, capsys, search_rat
         assert set(m["by_repeat"]) == {"repeat", "new"}
         lo, hi = m["hr_ci"]
         assert 0.0 <= lo <= m["hr"] <= hi <= 1.0
-    assert r["methods"]["streaming"]["rescore_ms_p50"] > 0
+    streaming = r["methods"]["streaming"]
+    assert streaming["rescore_ms_p50"] > 0 and streaming["rescore_cpu_ms_p50"] > 0

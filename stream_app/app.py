@@ -22,6 +22,8 @@ Faust traps handled here (each cost a debugging session somewhere):
   (:mod:`stream_app.reorder`) applies events in event-time order across batches.
 * Values are consumed as raw bytes: a Faust codec error would be logged and the message
   skipped by Faust itself, invisible to the dead-letter policy.
+* **Fetches racing a rebalance** lost input events and could hang table recovery forever;
+  the app consumes through :mod:`stream_app.fetchguard` (Faust's transport, guarded fetch).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 import faust
 
 from scorers import Artifacts
+from stream_app import fetchguard
 from stream_app.agents import Incoming, Pipeline, feature_config
 from stream_app.deadletter import stop_worker
 from stream_app.serving import AsyncReader
@@ -114,6 +117,7 @@ def create_app(
         autodiscover=False,
         datadir=str(datadir(settings)),
     )
+    fetchguard.install(app)  # before the consumer exists; see stream_app/fetchguard.py
 
     # --- topics -> agent -> table -> sink ---------------------------------------------------
     events = app.topic(*input_topics(settings), partitions=settings.partitions, **RAW)

@@ -1,0 +1,120 @@
+"""Faust's aiokafka transport with a guarded fetch: no records are lost around a rebalance.
+
+Faust's fetch loop hands aiokafka its *live* set of active partitions (assigned, not paused)
+and keeps changing that set while the fetch waits (up to 1 s); aiokafka's
+``Fetcher.fetched_records(partitions)`` takes the records (and moves its position past them)
+of the partitions in the set at the moment records arrive. Two races follow, both seen in
+``tests/integration/test_pipeline_rebalance.py``:
+
+* **An empty set means "every partition" to aiokafka.** The set is empty during a rebalance
+  (everything revoked, the new assignment paused until recovery) and when recovery ends. A
+  fetch pending then drains the table's changelog partitions, freshly positioned at offset 0,
+  and Faust drops the records (flow stopped / partition not active). If recovery's own seek
+  to the start landed before the drain, recovery waits forever for records already skipped
+  ("No event received for active tp ...-changelog since recovery start": the test hung
+  about 1 run in 14).
+* **Input records taken between "resume input partitions" and "resume flow" are discarded.**
+  When recovery ends, Faust resumes the input partitions, seeks them to their committed
+  offsets, and only then calls ``app.flow_control.resume()``, which clears every stream
+  queue. Records delivered in between go into a queue that is then cleared; for those
+  delivered after their partition's seek, Faust's read offset has moved past them, so they
+  are never delivered again: the event is lost (a cart add of user 242 vanished this way
+  when events arrived during the survivor's recovery; the ``stream_recovery_delay``
+  experiment, 8f867de, made that likely).
+
+The guard: the consumer thread gives aiokafka an :class:`ActiveView` of the same live set
+instead of the set itself. It is never "empty", and while ``app.rebalancing`` (Faust's public
+flag: set in the revoke callback, cleared just before "Worker ready", after the queues were
+cleared) it admits only changelog partitions. Records of other partitions stay in aiokafka's
+buffer with aiokafka's position unchanged; Faust's seek to the committed offsets then
+discards them and they are fetched again once the stream runs. ``create_app`` installs
+:class:`Transport` with the public ``app.transport`` setter; nothing in site-packages changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Set
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+__all__ = ["ActiveView", "Consumer", "ConsumerThread", "Transport", "install"]
+
+
+class ActiveView:
+    """What aiokafka may fetch: the live active set, never read as "all partitions".
+
+    ``restrict_to`` (topic names), when given, further limits it to those topics.
+
+    >>> from collections import namedtuple
+    >>> TP = namedtuple("TP", "topic partition")
+    >>> live = set()
+    >>> view = ActiveView(live)
+    >>> bool(view), TP("in", 0) in view
+    (True, False)
+    >>> live |= {TP("in", 0), TP("log", 0)}
+    >>> TP("in", 0) in view, TP("in", 0) in ActiveView(live, restrict_to={"log"})
+    (True, False)
+    """
+
+    __slots__ = ("_live", "_topics")
+
+    def __init__(self, live: Set[Any], restrict_to: Set[str] | None = None) -> None:
+        self._live = live
+        self._topics = restrict_to
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, tp: Any) -> bool:
+        if self._topics is not None and tp.topic not in self._topics:
+            return False
+        return tp in self._live
+
+    def __iter__(self) -> Iterator[Any]:
+        return (tp for tp in list(self._live) if tp in self)  # a copy: the set changes
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"ActiveView({self._live!r}, restrict_to={self._topics!r})"
+
+
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread, fetching through an :class:`ActiveView`."""
+
+    async def _fetch_records(
+        self,
+        consumer: Any,
+        active_partitions: Any,
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Any:
+        view = active_partitions
+        if active_partitions is not None:
+            app = self.app
+            changelogs_only = app.tables.changelog_topics if app.rebalancing else None
+            view = ActiveView(active_partitions, changelogs_only)
+        return await super()._fetch_records(
+            consumer, view, timeout=timeout, max_records=max_records
+        )
+
+
+class Consumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with :class:`ConsumerThread`."""
+
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class Transport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport with :class:`Consumer`."""
+
+    Consumer = Consumer
+
+
+def install(app: faust.App) -> None:
+    """Make ``app`` consume through :class:`Transport` (before anything uses its consumer)."""
+    app.transport = Transport(app.conf.broker_consumer, app)

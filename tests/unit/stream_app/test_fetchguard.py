@@ -1,0 +1,55 @@
+"""The guarded fetch: what aiokafka is allowed to drain while Faust's active set changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from types import SimpleNamespace
+
+import faust
+from aiokafka.structs import TopicPartition
+
+from stream_app import fetchguard
+
+IN0 = TopicPartition("events", 0)
+LOG0 = TopicPartition("app-user-state-changelog", 0)
+
+
+class _Fetcher:
+    """Stands in for aiokafka's Fetcher: drains what ``partitions`` admits, like the real one
+    (``if partitions and tp not in partitions: skip``)."""
+
+    _closed = False
+
+    def __init__(self, buffered: list[TopicPartition]) -> None:
+        self.buffered = buffered
+        self._subscriptions = SimpleNamespace(fetch_context=contextlib.nullcontext)
+
+    async def fetched_records(self, partitions, timeout=0, max_records=None):
+        return {tp: ["record"] for tp in self.buffered if not partitions or tp in partitions}
+
+
+def _drain(active: set, *, rebalancing: bool) -> set:
+    thread = object.__new__(fetchguard.ConsumerThread)  # no service machinery needed
+    thread.app = SimpleNamespace(
+        rebalancing=rebalancing, tables=SimpleNamespace(changelog_topics={LOG0.topic})
+    )
+    thread.consumer = SimpleNamespace(flow_active=True)
+    consumer = SimpleNamespace(_closed=False, _fetcher=_Fetcher([IN0, LOG0]))
+    return set(asyncio.run(thread._fetch_records(consumer, active, timeout=0)))
+
+
+def test_an_empty_active_set_drains_nothing_not_everything() -> None:
+    assert _drain(set(), rebalancing=True) == set()
+    assert _drain(set(), rebalancing=False) == set()
+
+
+def test_while_rebalancing_only_changelog_partitions_are_drained() -> None:
+    assert _drain({IN0, LOG0}, rebalancing=True) == {LOG0}
+    assert _drain({IN0, LOG0}, rebalancing=False) == {IN0, LOG0}
+
+
+def test_install_makes_the_app_consume_through_the_guarded_thread() -> None:
+    app = faust.App("fetchguard-test", broker="kafka://localhost:1", autodiscover=False)
+    fetchguard.install(app)
+    assert isinstance(app.consumer._thread, fetchguard.ConsumerThread)

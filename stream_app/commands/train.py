@@ -64,10 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--objective",
-        choices=("pairwise", "pointwise"),
-        default="pairwise",
-        help="pairwise: learn which of two candidates was added (default); pointwise: "
-        "learn whether each candidate was added",
+        choices=("approx_hr", "pairwise", "pointwise"),
+        default="approx_hr",
+        help="approx_hr (default): pairwise, then one pass with the pairs weighted by the "
+        "gradient of a smoothed HR@10 (top-of-the-list focus); pairwise: learn which of two "
+        "candidates was added; pointwise: learn whether each candidate was added",
     )
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
     p.set_defaults(func=run)

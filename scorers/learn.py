@@ -8,19 +8,20 @@ other candidates drawn with the learner's seeded RNG. :meth:`RerankerLearner.to_
 the scaler into the weights (``w / std``, ``bias - sum(w * mean / std)``) so the worker scores
 raw features with one matrix-vector product.
 
-Objective: pairwise (RankNet-style) by default. The scorer only has to *order* one user's
-candidates, so the classifier learns "which of these two was added" from the difference of
-their standardised features (a random half of the pairs flipped, no intercept); on the dev file
-this beats pointwise logistic regression on the same rows (HR@10 0.380 vs 0.378 without
-searches, 0.535 vs 0.516 with searches; see scorers/README.md). ``objective="pointwise"``
-keeps the classic "is this the added product" classifier. ``objective="approx_hr"`` is
-pairwise with a top-of-the-list focus (what made LightGBM's lambdarank beat its binary
-objective): after the uniform pairwise passes, one pass over every cart add with *all* its
-candidates, where the pairs are weighted by the gradient of a smoothed HR@10 (the added
-product's rank replaced by a sum of sigmoids, ApproxNDCG-style) at the current weights. Pairs of
-a cart add whose product is safely in the top 10, or hopelessly far from it, weigh ~0; the
-candidates just above the added product weigh most (they are also the ones drawn, by importance
-sampling). HR@10 0.379 -> 0.386 without searches, 0.533 -> 0.539 with them (scorers/README.md).
+Objectives. ``pairwise`` (RankNet-style, the learner's default): the scorer only has to
+*order* one user's candidates, so the classifier learns "which of these two was added" from
+the difference of their standardised features (a random half of the pairs flipped, no
+intercept); on the dev file this beats pointwise logistic regression on the same rows (HR@10
+0.3787 vs 0.3784 without searches, 0.533 vs 0.516 with searches; see scorers/README.md).
+``pointwise`` keeps the classic "is this the added product" classifier. ``approx_hr`` (the
+default of :func:`train_model`) is pairwise with a top-of-the-list focus (what made LightGBM's
+lambdarank beat its binary objective): after the uniform pairwise passes, one pass over every
+cart add with *all* its candidates, where the pairs are weighted by the gradient of a smoothed
+HR@10 (the added product's rank replaced by a sum of sigmoids, ApproxNDCG-style) at the current
+weights. A cart add whose product is safely in the top 10, or hopelessly far from it, teaches
+~nothing; the candidates ranked around the added product teach most (they are also the ones
+drawn, by importance sampling). Shipped model: HR@10 0.3787 -> 0.3855 without searches,
+0.5325 -> 0.5372 with them.
 
 Leakage: :func:`train_model` builds the artifacts it generates examples with from each user's
 orders *before* the ``holdout_orders`` whose cart adds become examples, exactly like the

@@ -24,7 +24,7 @@ _GROUPS = (
     [COL["aisle_aff"], COL["aisle_missing"]],  # affinity
 )
 HISTORY, BASKET, SEARCH, AFFINITY = range(4)
-_COOC, _AISLE_AFF = COL["cooc"], COL["aisle_aff"]
+_COOC_AFF = [COL["cooc"], COL["aisle_aff"]]
 _GROUP_MATRIX = np.zeros((len(COL), len(_GROUPS)))
 for _g, _cols in enumerate(_GROUPS):
     _GROUP_MATRIX[_cols, _g] = 1.0
@@ -93,42 +93,38 @@ def _with_reasons(
 ) -> list[RecoItem]:
     if not len(top):
         return []
-    # contribution of each feature group to each top item's score, in one matrix product
+    # contribution of each feature group to each top item's score, in one matrix product; the
+    # rest is per item in plain Python (10 items: cheaper than a dozen tiny numpy calls)
     x_top = c.X[top]
-    group_sums = (x_top * art.weights()) @ _GROUP_MATRIX
-    applies = np.empty((len(top), len(_GROUPS)), dtype=bool)
-    applies[:, HISTORY] = c.count[top] > 0
-    applies[:, BASKET] = x_top[:, _COOC] > 0
-    applies[:, SEARCH] = c.search_best[top] >= 0
-    applies[:, AFFINITY] = x_top[:, _AISLE_AFF] >= 0.1
-    applies &= group_sums > 0
-    group_sums[~applies] = 0.0
-    arg = group_sums.argmax(axis=1)
-    best = np.where(applies.any(axis=1), arg, -1).tolist()
-    pids = c.pids[top].tolist()
-    scores_ = [round(x, 4) for x in scores[top].tolist()]
-    counts = c.count[top].tolist()
-    days = c.interval_days[top].tolist()
+    sums = ((x_top * art.weights()) @ _GROUP_MATRIX).tolist()
+    cooc_aff = x_top[:, _COOC_AFF].tolist()
+    pids, scores_, counts, days, s_best, src = np.array(
+        (c.pids, scores, c.count, c.interval_days, c.search_best, c.cooc_src)
+    )[:, top].tolist()
     items = []
-    for j, i in enumerate(top.tolist()):
-        g = best[j]
+    for j, pid_f in enumerate(pids):
+        pid, n = int(pid_f), int(counts[j])
+        applies = (n > 0, cooc_aff[j][0] > 0, s_best[j] >= 0, cooc_aff[j][1] >= 0.1)
+        g, best = -1, 0.0  # the group adding most to the score, among those that apply
+        for gi, v in enumerate(sums[j]):
+            if applies[gi] and v > best:
+                g, best = gi, v
         if g == SEARCH:
-            reason = f"matches your search '{_short(c.search_query[c.search_best[i]])}'"
+            reason = f"matches your search '{_short(c.search_query[int(s_best[j])])}'"
         elif g == BASKET:
-            reason = f"goes with {_short(art.name_of(int(c.cooc_src[i])))} in your cart"
+            reason = f"goes with {_short(art.name_of(int(src[j])))} in your cart"
         elif g == HISTORY:
-            n = int(counts[j])
             if n == 1:
                 reason = "bought once before"
             elif days[j] >= 1:
                 reason = f"bought {n} times, usually every {round(days[j])} days"
             else:
                 reason = f"bought {n} times"
-        elif g == AFFINITY and (aisle := art.aisle_names.get(int(art.aisle[pids[j]]), "")):
+        elif g == AFFINITY and (aisle := art.aisle_names.get(int(art.aisle[pid]), "")):
             reason = f"you often buy {_short(aisle)}"
         else:
             reason = "popular right now"
-        items.append(RecoItem(pids[j], scores_[j], reason))
+        items.append(RecoItem(pid, round(scores_[j], 4), reason))
     return items
 
 

@@ -27,6 +27,7 @@ status: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: setup services lint
 	$(BIN)/pytest

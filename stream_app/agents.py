@@ -168,8 +168,17 @@ class Pipeline:
         self._parsed: OrderedDict[int, tuple[bytes, reorder.Buffered]] = OrderedDict()
         self.lock = asyncio.Lock()
         self.stats: dict[str, int] = dict.fromkeys(
-            ("events", "dead_letters", "answers", "batches", "max_batch", "busy_ms",
-             "late_events", "max_late_events", "max_late_ms"),
+            (
+                "events",
+                "dead_letters",
+                "answers",
+                "batches",
+                "max_batch",
+                "busy_ms",
+                "late_events",
+                "max_late_events",
+                "max_late_ms",
+            ),
             0,
         )
 

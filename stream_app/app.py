@@ -181,7 +181,8 @@ async def send_all(topic: faust.TopicT, records: list) -> None:
     """Produce dead-letter records and wait until Kafka has them (before the batch is acked)."""
     if not records:
         return
-    futures = [await topic.send(key=(r.key or "").encode("latin-1"), value=r.to_bytes())
-               for r in records]
+    futures = [
+        await topic.send(key=(r.key or "").encode("latin-1"), value=r.to_bytes()) for r in records
+    ]
     for fut in futures:
         await fut

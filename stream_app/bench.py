@@ -45,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     from stream_app.settings import Settings
     from stream_app.workerproc import WorkerProcess, remove_run
 
-    p = argparse.ArgumentParser(prog="python -m stream_app.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m stream_app.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--orders", type=Path, default=FIXTURE / "orders.csv")
     p.add_argument("--catalog", type=Path, default=FIXTURE)
     p.add_argument("--rate", type=float, default=200.0, help="events/s of the delay phase")
@@ -57,9 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     run = f"bench-{int(time.time())}"
     base = Settings.from_env()
     settings = replace(
-        base, app_id=run, reco_prefix=run, artifacts_dir=base.state_dir / "bench" / run,
-        topic_cart_adds=f"{run}-cart-adds", topic_searches=f"{run}-searches",
-        topic_checkouts=f"{run}-checkouts", topic_dead_letters=f"{run}-dead-letters",
+        base,
+        app_id=run,
+        reco_prefix=run,
+        artifacts_dir=base.state_dir / "bench" / run,
+        topic_cart_adds=f"{run}-cart-adds",
+        topic_searches=f"{run}-searches",
+        topic_checkouts=f"{run}-checkouts",
+        topic_dead_letters=f"{run}-dead-letters",
         decay_rescore_interval_s=0.0,
     )
     catalog = load_catalog(args.catalog)
@@ -69,15 +77,21 @@ def main(argv: list[str] | None = None) -> int:
     build = build_and_seed(history, catalog, settings, progress=False)
     phase1 = recent_events(orders, second_last, catalog, search_rate=args.search_rate, seed=1)
     phase2 = recent_events(orders, last, catalog, search_rate=args.search_rate, seed=2)
-    print(f"{args.orders}: {build.users} users; throughput phase {len(phase1)} events, "
-          f"delay phase {len(phase2)} events at {args.rate:g}/s", flush=True)
+    print(
+        f"{args.orders}: {build.users} users; throughput phase {len(phase1)} events, "
+        f"delay phase {len(phase2)} events at {args.rate:g}/s",
+        flush=True,
+    )
 
     provision_topics(settings)
     reader = Reader.from_url(settings.redis_url, settings.reco_prefix)
     worker = WorkerProcess(settings, settings.state_dir / "bench" / f"{run}-worker.log")
-    results: dict[str, object] = {"users": build.users, "partitions": settings.partitions,
-                                  "batch_max": settings.batch_max,
-                                  "batch_within_s": settings.batch_within_s}
+    results: dict[str, object] = {
+        "users": build.users,
+        "partitions": settings.partitions,
+        "batch_max": settings.batch_max,
+        "batch_within_s": settings.batch_within_s,
+    }
     try:
         worker.start()
         results["worker_ready_s"] = round(worker.wait_ready(), 2)
@@ -90,22 +104,29 @@ def main(argv: list[str] | None = None) -> int:
         while True:
             values = reader.client.mget(keys)
             recos = [None if v is None else Recommendation.from_bytes(v) for v in values]
-            done = [r for r, u in zip(recos, users, strict=True)
-                    if r is not None and r.event_ts >= stats.last_ts_by_user[u]]
+            done = [
+                r
+                for r, u in zip(recos, users, strict=True)
+                if r is not None and r.event_ts >= stats.last_ts_by_user[u]
+            ]
             if len(done) == len(users) or time.monotonic() > deadline:
                 break
             time.sleep(0.005)
         last_write_s = max(r.updated_at for r in done) / 1000 if done else time.time()
         elapsed = last_write_s - stats.first_send_wall_ms / 1000
         results["throughput"] = {
-            "events": stats.events, "publish_events_per_s": round(stats.rate),
+            "events": stats.events,
+            "publish_events_per_s": round(stats.rate),
             "first_send_to_last_answer_s": round(elapsed, 3),
             "end_to_end_events_per_s": round(stats.events / elapsed),
-            "users_answered": len(done), "users": len(users),
+            "users_answered": len(done),
+            "users": len(users),
         }
-        print(f"throughput: {stats.events} events, producer {stats.rate:,.0f}/s; first send -> "
-              f"last answer {elapsed:.2f}s = {stats.events / elapsed:,.0f} events/s end to end",
-              flush=True)
+        print(
+            f"throughput: {stats.events} events, producer {stats.rate:,.0f}/s; first send -> "
+            f"last answer {elapsed:.2f}s = {stats.events / elapsed:,.0f} events/s end to end",
+            flush=True,
+        )
 
         # --- delay ---------------------------------------------------------------------------
         sent: dict[int, list[tuple[int, float]]] = {}
@@ -114,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             sent.setdefault(event.user_id, []).append((event.ts, wall_s))
 
         producer = threading.Thread(
-            target=publish, args=(phase2, settings),
+            target=publish,
+            args=(phase2, settings),
             kwargs={"pace": Pace(rate=args.rate), "progress": False, "on_send": remember},
             daemon=True,
         )
@@ -143,9 +165,12 @@ def main(argv: list[str] | None = None) -> int:
             "p99": round(_percentile(delays, 0.99), 1),
             "max": round(max(delays), 1),
         }
-        print(f"delay event -> answer in Redis over {len(delays)} events at {args.rate:g}/s: "
-              f"p50 {results['delay_ms']['p50']} ms, p90 {results['delay_ms']['p90']} ms, "
-              f"p99 {results['delay_ms']['p99']} ms", flush=True)
+        print(
+            f"delay event -> answer in Redis over {len(delays)} events at {args.rate:g}/s: "
+            f"p50 {results['delay_ms']['p50']} ms, p90 {results['delay_ms']['p90']} ms, "
+            f"p99 {results['delay_ms']['p99']} ms",
+            flush=True,
+        )
         results["worker_stats"] = worker.stats()
     finally:
         worker.stop()

@@ -84,8 +84,10 @@ class Buffered:
 
     def to_bytes(self) -> bytes:
         """Compact framing of the three parts."""
-        events = [struct.pack(">Q", t) + encode(e) for t, e in zip(self.arrived, self.pending,
-                                                                    strict=True)]
+        events = [
+            struct.pack(">Q", t) + encode(e)
+            for t, e in zip(self.arrived, self.pending, strict=True)
+        ]
         parts = [self.base.to_bytes(), self.current.to_bytes(), *events]
         out = [_MAGIC, struct.pack(">I", len(parts))]
         for part in parts:

@@ -218,9 +218,11 @@ def record(
     from kafka import KafkaConsumer
     from kafka.errors import KafkaError
 
-    names = list(topics) if topics else [
-        settings.topic_cart_adds, settings.topic_searches, settings.topic_checkouts
-    ]
+    names = (
+        list(topics)
+        if topics
+        else [settings.topic_cart_adds, settings.topic_searches, settings.topic_checkouts]
+    )
     events: list[tuple[int, int, int, Event]] = []
     skipped: Counter[str] = Counter()
     try:

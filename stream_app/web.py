@@ -42,9 +42,11 @@ def register_views(app: faust.App, reader: AsyncReader, name_of: Callable[[int],
             pipeline: Any = getattr(app, "pipeline", None)
             if pipeline is None:
                 return self.json({})
-            return self.json({
-                **pipeline.stats,
-                "decay_notes": len(pipeline.notes),
-                "generation": app.consumer_generation_id,  # changes at every rebalance
-                "partitions": len(app.assignor.assigned_actives()),
-            })
+            return self.json(
+                {
+                    **pipeline.stats,
+                    "decay_notes": len(pipeline.notes),
+                    "generation": app.consumer_generation_id,  # changes at every rebalance
+                    "partitions": len(app.assignor.assigned_actives()),
+                }
+            )

@@ -51,7 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def build_and_seed(
-    orders: Sequence, catalog, settings: Settings, *, out_dir: Path | None = None,
+    orders: Sequence,
+    catalog,
+    settings: Settings,
+    *,
+    out_dir: Path | None = None,
     progress: bool = True,
 ) -> BuildSummary:
     """Build and save the artifacts, then write the fallback + every known user's batch answer."""
@@ -74,8 +78,9 @@ def build_and_seed(
             await sink.write([fallback(artifacts, settings.k)])
             with tqdm(total=len(users), unit="user", desc="seed", disable=not progress) as bar:
                 for i in range(0, len(users), CHUNK):
-                    chunk = [batch_recommendation(artifacts, u, settings.k)
-                             for u in users[i : i + CHUNK]]
+                    chunk = [
+                        batch_recommendation(artifacts, u, settings.k) for u in users[i : i + CHUNK]
+                    ]
                     answers = [r for r in chunk if r is not None]
                     await sink.write(answers)
                     written += len(answers)

@@ -36,8 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--orders", type=Path, default=FIXTURE / "orders.csv", metavar="CSV")
     p.add_argument("--catalog", type=Path, default=FIXTURE, metavar="DIR")
     p.add_argument("--users", type=int, default=3, help="how many users to show (default 3)")
-    p.add_argument("--search-rate", type=float, default=0.3,
-                   help="synthetic searches per cart add in the replayed orders (default 0.3)")
+    p.add_argument(
+        "--search-rate",
+        type=float,
+        default=0.3,
+        help="synthetic searches per cart add in the replayed orders (default 0.3)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep-topics", action="store_true", help="do not delete the run's topics")
     p.set_defaults(func=run)
@@ -83,14 +87,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     catalog = load_catalog(args.catalog)
     orders = read_orders(args.orders)
     history, last = split_test_orders(orders, 1)
-    _say(f"   {len(orders)} orders of {len({o.user_id for o in orders})} users, "
-         f"{len(catalog)} products; history: {len(history)} orders, replayed: {len(last)}")
+    _say(
+        f"   {len(orders)} orders of {len({o.user_id for o in orders})} users, "
+        f"{len(catalog)} products; history: {len(history)} orders, replayed: {len(last)}"
+    )
 
     _say("\n== 3. build from the historical orders")
     summary = build_and_seed(history, catalog, settings, progress=False)
-    _say(f"   artifacts for {summary.users} users / {summary.items} items in "
-         f"{summary.seconds:.1f}s -> {summary.out_dir}; {summary.answers} batch answers + "
-         f"the fallback in Redis ({settings.reco_prefix}:*)")
+    _say(
+        f"   artifacts for {summary.users} users / {summary.items} items in "
+        f"{summary.seconds:.1f}s -> {summary.out_dir}; {summary.answers} batch answers + "
+        f"the fallback in Redis ({settings.reco_prefix}:*)"
+    )
     artifacts = Artifacts.load(settings.artifacts_dir)
 
     events = recent_events(orders, last, catalog, search_rate=args.search_rate, seed=args.seed)
@@ -114,15 +122,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         worker.start()
         waited = worker.wait_ready()
-        _say(f"   consuming after {waited:.1f}s; GET http://{settings.web_host}:"
-             f"{settings.web_port}/recommendations/<user_id>")
+        _say(
+            f"   consuming after {waited:.1f}s; GET http://{settings.web_host}:"
+            f"{settings.web_port}/recommendations/<user_id>"
+        )
         baseline = worker.stats()
         # the baskets first (cart adds and searches), so the open-basket answers can be shown,
         # then the checkouts that close them
         shopping = [e for e in events if e.type != "checkout"]
         checkouts = [e for e in events if e.type == "checkout"]
-        _say(f"\n== 5. replay {len(events)} events of {len(by_user)} users' last orders (--max): "
-             f"{len(shopping)} cart adds and searches, then {len(checkouts)} checkouts")
+        _say(
+            f"\n== 5. replay {len(events)} events of {len(by_user)} users' last orders (--max): "
+            f"{len(shopping)} cart adds and searches, then {len(checkouts)} checkouts"
+        )
         stats = publish(shopping, settings, pace=Pace(), total=len(shopping))
         missing = _wait_answers(reader, stats.last_ts_by_user, timeout_s=60)
         took = time.time() - stats.first_send_wall_ms / 1000
@@ -130,21 +142,26 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         closing = publish(checkouts, settings, pace=Pace(), total=len(checkouts))
         final = worker.wait_consumed(baseline["events"] + baseline["dead_letters"] + len(events))
         missing |= _wait_answers(reader, closing.last_ts_by_user, timeout_s=60)
-        _say(f"   published at {stats.rate:,.0f} events/s; all {len(by_user)} users' answers "
-             f"reflect their last cart add or search {took:.2f}s after the first send "
-             f"(~{len(shopping) / took:,.0f} events/s end to end); worker: {final}")
+        _say(
+            f"   published at {stats.rate:,.0f} events/s; all {len(by_user)} users' answers "
+            f"reflect their last cart add or search {took:.2f}s after the first send "
+            f"(~{len(shopping) / took:,.0f} events/s end to end); worker: {final}"
+        )
 
         _say("\n== 6. before and after")
         for user in shown:
             mine = by_user[user]
             adds = [artifacts.name_of(e.product_id) for e in mine if e.type == "cart_add"]
             searches = [e.query for e in mine if e.type == "search"]
-            _say(f"\n user {user}: {len(adds)} cart adds ({', '.join(adds[:4])}"
-                 f"{', ...' if len(adds) > 4 else ''}), searches {searches}, then checkout")
+            _say(
+                f"\n user {user}: {len(adds)} cart adds ({', '.join(adds[:4])}"
+                f"{', ...' if len(adds) > 4 else ''}), searches {searches}, then checkout"
+            )
             _show("before (batch answer from history)", before[user])
             _show("during the order (basket open, rescored by the worker)", during[user])
-            _show("after (rescored by the worker)",
-                  reader.get(user).to_dict(names=artifacts.name_of))
+            _show(
+                "after (rescored by the worker)", reader.get(user).to_dict(names=artifacts.name_of)
+            )
         unknown = reader.get(987_654_321).to_dict(names=artifacts.name_of)
         _say("")
         _show("an unknown user gets the fallback", unknown)
@@ -156,8 +173,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         reader.close()
         if not args.keep_topics:
             remove_run(settings, _say)
-        _say(f"\n== worker stopped (exit {code}); demo took {time.monotonic() - t_start:.0f}s. "
-             f"Try: stream-app get {shown[0] if shown else 1}")
+        _say(
+            f"\n== worker stopped (exit {code}); demo took {time.monotonic() - t_start:.0f}s. "
+            f"Try: stream-app get {shown[0] if shown else 1}"
+        )
     return 0 if ok else 1
 
 
@@ -173,7 +192,6 @@ def _wait_answers(reader, last_ts: dict[int, int], timeout_s: float) -> set[int]
         if missing:
             time.sleep(0.05)
     return missing
-
 
 
 def _port_busy(host: str, port: int) -> bool:

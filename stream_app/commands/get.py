@@ -45,8 +45,9 @@ def render(body: dict) -> str:
     ]
     for rank, item in enumerate(body["items"], start=1):
         name = item.get("name") or f"product {item['product_id']}"
-        lines.append(f"{rank:>3}. {name}  [{item['product_id']}, {item['score']:.3f}]  "
-                     f"{item['reason']}")
+        lines.append(
+            f"{rank:>3}. {name}  [{item['product_id']}, {item['score']:.3f}]  {item['reason']}"
+        )
     return "\n".join(lines)
 
 

@@ -20,8 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--out", type=Path, required=True, metavar="LOG.jsonl")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="S",
-                   help="stop after S seconds without a message (default 5)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="stop after S seconds without a message (default 5)",
+    )
     p.set_defaults(func=run)
 
 

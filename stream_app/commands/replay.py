@@ -41,7 +41,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     reader = LogReader(args.log, skip_bad=args.skip_bad)
     events = list(reader)
     stats = publish(
-        events, settings, pace=Pace(args.speed, args.rate), total=len(events),
+        events,
+        settings,
+        pace=Pace(args.speed, args.rate),
+        total=len(events),
         progress=not args.no_progress,
     )
     topics = ", ".join(f"{t}: {n}" for t, n in sorted(stats.by_topic.items()))

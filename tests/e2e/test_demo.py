@@ -32,7 +32,10 @@ def test_demo_shows_answers_before_and_after_the_replayed_orders(
     }
     done = subprocess.run(
         [sys.executable, "-m", "stream_app", "demo", "--users", "2"],
-        env=env, capture_output=True, text=True, timeout=280,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
     )
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]

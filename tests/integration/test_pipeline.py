@@ -135,8 +135,11 @@ def env(
     artifacts = Artifacts.load(settings.artifacts_dir)
     users = sorted({o.user_id for o in train})
     spare, parity = users[:N_SPARE], users[N_SPARE:]
-    recent = [e for e in recent_events(orders, test, catalog, search_rate=0.3, seed=1)
-              if e.user_id in set(parity)]
+    recent = [
+        e
+        for e in recent_events(orders, test, catalog, search_rate=0.3, seed=1)
+        if e.user_id in set(parity)
+    ]
     reader = Reader.from_url(settings.redis_url, settings.reco_prefix)
     # STREAM_APP_TEST_WORKER_LOGLEVEL=info keeps Faust's INFO log in the worker log (quiet by
     # default); the log is under pytest's --basetemp
@@ -183,8 +186,9 @@ def test_known_user_without_events_gets_the_batch_answer(env: Env) -> None:
     served = env.reader.get(user)
     assert not served.is_fallback
     assert served.recommendation.source == "batch"
-    expected = replace(recommend(env.artifacts.seed_state(user), env.artifacts, env.settings.k),
-                       source="batch")
+    expected = replace(
+        recommend(env.artifacts.seed_state(user), env.artifacts, env.settings.k), source="batch"
+    )
     assert replace(served.recommendation, updated_at=0) == _comparable(expected)
 
 
@@ -218,10 +222,24 @@ def test_bad_event_goes_to_dead_letters_with_reason(env: Env) -> None:
     topic = env.settings.topic_cart_adds
     bad = [
         (key, b'{"type":"cart_add","event_id":', "malformed_json"),
-        (key, orjson.dumps({"type": "cart_add", "event_id": "x1", "user_id": user, "ts": t0}),
-         "missing_field"),
-        (key, orjson.dumps({"type": "cart_add", "event_id": "x2", "user_id": user,
-                            "product_id": 999_999_999, "ts": t0}), "unknown_product"),
+        (
+            key,
+            orjson.dumps({"type": "cart_add", "event_id": "x1", "user_id": user, "ts": t0}),
+            "missing_field",
+        ),
+        (
+            key,
+            orjson.dumps(
+                {
+                    "type": "cart_add",
+                    "event_id": "x2",
+                    "user_id": user,
+                    "product_id": 999_999_999,
+                    "ts": t0,
+                }
+            ),
+            "unknown_product",
+        ),
         (key, b"{" + b" " * 20_000 + b"}", "oversized"),
         (b"12345", encode(CartAdd("x3", user, known, t0)), "key_mismatch"),
     ]
@@ -231,8 +249,9 @@ def test_bad_event_goes_to_dead_letters_with_reason(env: Env) -> None:
     producer.send(topic, key=key, value=encode(good1), timestamp_ms=t0)
     for k, value, _ in bad:
         producer.send(topic, key=k, value=value, timestamp_ms=t0)
-    producer.send(env.settings.topic_checkouts, key=key, value=encode(good2),
-                  timestamp_ms=t0 + 60_000)
+    producer.send(
+        env.settings.topic_checkouts, key=key, value=encode(good2), timestamp_ms=t0 + 60_000
+    )
     producer.flush()
     producer.close()
 

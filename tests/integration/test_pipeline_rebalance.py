@@ -81,9 +81,11 @@ def _until_both_consume(settings: Settings, a: WorkerProcess, b: WorkerProcess) 
 
 def _settled(workers: list[WorkerProcess], quiet_s: float = 3.0) -> None:
     """Until no rebalance happened and no message was taken for ``quiet_s``."""
+
     def snapshot() -> list[tuple[int, int]]:
-        return [(s["generation"], s["events"] + s["dead_letters"])
-                for s in (w.stats() for w in workers)]
+        return [
+            (s["generation"], s["events"] + s["dead_letters"]) for s in (w.stats() for w in workers)
+        ]
 
     deadline = time.monotonic() + 90
     last, since = snapshot(), time.monotonic()
@@ -116,10 +118,16 @@ def test_state_survives_a_worker_dying_and_its_partitions_moving(
 ) -> None:
     run = f"tr-{os.getpid()}-{int(time.time())}"
     settings = replace(
-        live_services, app_id=run, artifacts_dir=tmp_path / "artifacts", reco_prefix=run,
-        topic_cart_adds=f"{run}-cart-adds", topic_searches=f"{run}-searches",
-        topic_checkouts=f"{run}-checkouts", topic_dead_letters=f"{run}-dead-letters",
-        partitions=4, decay_rescore_interval_s=0.0,
+        live_services,
+        app_id=run,
+        artifacts_dir=tmp_path / "artifacts",
+        reco_prefix=run,
+        topic_cart_adds=f"{run}-cart-adds",
+        topic_searches=f"{run}-searches",
+        topic_checkouts=f"{run}-checkouts",
+        topic_dead_letters=f"{run}-dead-letters",
+        partitions=4,
+        decay_rescore_interval_s=0.0,
     )
     provision_topics(settings)
     catalog = load_catalog(FIXTURE)
@@ -143,15 +151,15 @@ def test_state_survives_a_worker_dying_and_its_partitions_moving(
         _until_both_consume(settings, a, b)
         before = _consumed(a) + _consumed(b)
         stats = publish(first, settings, pace=Pace(), progress=False)
-        _until(lambda: _consumed(a) + _consumed(b) >= before + len(first),
-               lambda: (before, len(first), a.stats(), b.stats()))
+        _until(
+            lambda: _consumed(a) + _consumed(b) >= before + len(first),
+            lambda: (before, len(first), a.stats(), b.stats()),
+        )
         _settled([a, b])  # redeliveries after a rebalance would count twice
         got = _wait(reader, stats.last_ts_by_user, timeout_s=60)
         want = replay_offline(first, artifacts, config=config, k=settings.k)
         wrong = sorted(u for u in want if u not in got or not _same(got[u], want[u]))
-        assert not wrong, (
-            f"users {wrong} differ before the rebalance; logs in {tmp_path}"
-        )
+        assert not wrong, f"users {wrong} differ before the rebalance; logs in {tmp_path}"
 
         # b takes over a's partitions, recovering them from the changelog, while the next
         # events arrive (about 4 s of them): during a's shutdown, b's rebalance and b's

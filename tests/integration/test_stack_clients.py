@@ -213,8 +213,9 @@ def test_replay_publish_reports_events_kafka_refused(live_services, unique_name)
         topic_searches=unique_name("ok"),
         topic_checkouts=unique_name("ok"),
     )
-    ensure_topics(settings.kafka_bootstrap, [settings.topic_cart_adds], 1,
-                  configs={"max.message.bytes": "16"})
+    ensure_topics(
+        settings.kafka_bootstrap, [settings.topic_cart_adds], 1, configs={"max.message.bytes": "16"}
+    )
     ensure_topics(settings.kafka_bootstrap, [settings.topic_searches, settings.topic_checkouts], 1)
     events = [
         Search("s-1", 7, "milk", 1_700_000_000_000),

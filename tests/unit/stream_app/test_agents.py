@@ -83,16 +83,30 @@ async def test_bad_messages_become_dead_letters_and_good_ones_around_them_count(
     bad = [
         Incoming("cart-adds", 0, 1, user_key(user), b"{nope"),
         Incoming("cart-adds", 0, 2, b"1", encode(good)),  # key of another user
-        Incoming("cart-adds", 0, 3, user_key(user),
-                 orjson.dumps({"type": "cart_add", "event_id": "x", "user_id": user,
-                               "product_id": 10**9, "ts": seed.last_ts})),
+        Incoming(
+            "cart-adds",
+            0,
+            3,
+            user_key(user),
+            orjson.dumps(
+                {
+                    "type": "cart_add",
+                    "event_id": "x",
+                    "user_id": user,
+                    "product_id": 10**9,
+                    "ts": seed.last_ts,
+                }
+            ),
+        ),
     ]
     sink = CountingSink()
     pipeline = Pipeline(artifacts, sink, config=DEFAULT_CONFIG)
     table: dict[bytes, bytes] = {}
     letters = await _run(pipeline, table, [_msg(good, 0), *bad, _msg(after, 4)])
     assert [(d.offset, d.reason) for d in letters] == [
-        (1, "malformed_json"), (2, "key_mismatch"), (3, "unknown_product"),
+        (1, "malformed_json"),
+        (2, "key_mismatch"),
+        (3, "unknown_product"),
     ]
     state = reorder.from_bytes(table[user_key(user)]).current
     assert state.n_orders == seed.n_orders + 1  # both good events applied

@@ -22,8 +22,11 @@ def test_invalid_events_are_skipped_sink_errors_retried_everything_else_stops() 
     [
         (b'{"type":"cart_add"', "malformed_json"),
         (b'{"type":"cart_add","event_id":"e","user_id":7,"ts":1500000000000}', "missing_field"),
-        (b'{"type":"cart_add","event_id":"e","user_id":7,"product_id":99999999,'
-         b'"ts":1500000000000}', "unknown_product"),
+        (
+            b'{"type":"cart_add","event_id":"e","user_id":7,"product_id":99999999,'
+            b'"ts":1500000000000}',
+            "unknown_product",
+        ),
         (b"x" * 20_000, "oversized"),
     ],
 )
@@ -37,21 +40,37 @@ def test_dead_letter_record_keeps_reason_position_and_original_bytes(
     )
     assert record.reason == reason
     assert (record.stage, record.topic, record.partition, record.offset) == (
-        "decode", "cart-adds", 5, 123,
+        "decode",
+        "cart-adds",
+        5,
+        123,
     )
     assert record.key == "7"
     assert record.raw == raw
     assert record.ts > 1_700_000_000_000
     assert DeadLetter.from_bytes(record.to_bytes()) == record
     assert set(orjson.loads(record.to_bytes())) == {
-        "stage", "reason", "detail", "topic", "partition", "offset", "key", "raw_b64", "ts",
+        "stage",
+        "reason",
+        "detail",
+        "topic",
+        "partition",
+        "offset",
+        "key",
+        "raw_b64",
+        "ts",
     }
 
 
 def test_dead_letter_of_non_utf8_key_and_missing_value_round_trips() -> None:
     record = dead_letter(
-        ValueError("boom"), stage="apply", topic="t", partition=0, offset=0,
-        key=b"\xff\x00", raw=None,
+        ValueError("boom"),
+        stage="apply",
+        topic="t",
+        partition=0,
+        offset=0,
+        key=b"\xff\x00",
+        raw=None,
     )
     assert record.reason == "ValueError" and record.detail == "boom"
     back = DeadLetter.from_bytes(record.to_bytes())

@@ -31,8 +31,9 @@ def test_a_bad_line_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
 
 
 def test_skip_bad_counts_bad_lines_by_reason_and_keeps_the_good_ones(tmp_path: Path) -> None:
-    path = _log(tmp_path, [b"{oops", encode(CartAdd("a", 1, 5, T)), b"[]",
-                           encode(Checkout("c", 1, T + 1))])
+    path = _log(
+        tmp_path, [b"{oops", encode(CartAdd("a", 1, 5, T)), b"[]", encode(Checkout("c", 1, T + 1))]
+    )
     reader = LogReader(path, skip_bad=True)
     assert [e.event_id for e in reader] == ["a", "c"]
     assert reader.bad == {"malformed_json": 1, "not_an_object": 1}
@@ -69,8 +70,13 @@ def test_event_time_scheduler_merges_partitions_by_timestamp_keeping_offset_orde
         "checkouts/0": [Rec(2, 0), Rec(4, 1)],
     }
     out = [(tp, r.offset) for tp, r in EventTimeScheduler().iterate(records)]
-    assert out == [("cart-adds/0", 0), ("checkouts/0", 0), ("checkouts/0", 1),
-                   ("cart-adds/0", 1), ("cart-adds/0", 2)]
+    assert out == [
+        ("cart-adds/0", 0),
+        ("checkouts/0", 0),
+        ("checkouts/0", 1),
+        ("cart-adds/0", 1),
+        ("cart-adds/0", 2),
+    ]
 
 
 def test_settings_env_round_trips_through_from_env() -> None:

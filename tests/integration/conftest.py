@@ -15,11 +15,14 @@ import re
 import socket
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from schemas.errors import StreamAppError
-from stream_app.services import kafka_answers, redis_answers, services_up
+from stream_app.services import kafka_answers, provision_topics, redis_answers, services_up
 from stream_app.settings import Settings
 
 
@@ -88,6 +91,32 @@ def free_port() -> Callable[[], int]:
             return sock.getsockname()[1]
 
     return pick
+
+
+@pytest.fixture(scope="session")
+def pipeline_settings(live_services: Settings) -> Callable[..., Settings]:
+    """``pipeline_settings(run, artifacts_dir, **overrides)``: settings of one pipeline run of its
+    own (app id, Redis prefix and topics named after ``run``; 4 partitions; no fading-search timer,
+    so answers depend on the events only), its topics provisioned as the worker does (no
+    time-based retention: replayed events carry their 2017 timestamps)."""
+
+    def make(run: str, artifacts_dir: Path, **overrides: Any) -> Settings:
+        fields: dict[str, Any] = {
+            "app_id": run,
+            "artifacts_dir": artifacts_dir,
+            "reco_prefix": run,
+            "topic_cart_adds": f"{run}-cart-adds",
+            "topic_searches": f"{run}-searches",
+            "topic_checkouts": f"{run}-checkouts",
+            "topic_dead_letters": f"{run}-dead-letters",
+            "partitions": 4,
+            "decay_rescore_interval_s": 0.0,
+        }
+        settings = replace(live_services, **{**fields, **overrides})
+        provision_topics(settings)
+        return settings
+
+    return make
 
 
 def pytest_configure(config: pytest.Config) -> None:

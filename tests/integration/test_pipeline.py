@@ -13,7 +13,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,7 +30,6 @@ from stream_app.agents import feature_config, replay_offline
 from stream_app.app import input_topics
 from stream_app.deadletter import DeadLetter
 from stream_app.replay import Pace, publish, recent_events
-from stream_app.services import provision_topics
 from stream_app.serving import Reader
 from stream_app.settings import Settings
 from stream_app.workerproc import WorkerProcess, remove_run
@@ -104,7 +103,7 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(
-    live_services: Settings,
+    pipeline_settings: Callable[..., Settings],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Env]:
     from stream_app.commands.build import build_and_seed
@@ -114,20 +113,7 @@ def env(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings = replace(
-        live_services,
-        app_id=run,
-        artifacts_dir=tmp / "artifacts",
-        reco_prefix=run,
-        web_port=port,
-        topic_cart_adds=f"{run}-cart-adds",
-        topic_searches=f"{run}-searches",
-        topic_checkouts=f"{run}-checkouts",
-        topic_dead_letters=f"{run}-dead-letters",
-        partitions=4,
-        decay_rescore_interval_s=0.0,  # answers must depend on events only (parity)
-    )
-    provision_topics(settings)  # as the worker does: no time-based retention (events of 2017)
+    settings = pipeline_settings(run, tmp / "artifacts", web_port=port)
     catalog = load_catalog(FIXTURE)
     orders = read_orders(FIXTURE / "orders.csv")
     train, test = split_test_orders(orders, RECENT)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +29,6 @@ from scorers import Artifacts
 from stream_app.agents import feature_config, replay_offline
 from stream_app.commands.build import build_and_seed
 from stream_app.replay import Pace, publish, recent_events
-from stream_app.services import provision_topics
 from stream_app.serving import Reader
 from stream_app.settings import Settings
 from stream_app.workerproc import WorkerProcess, remove_run
@@ -114,22 +114,10 @@ def _same(got: Recommendation, want: Recommendation) -> bool:
 
 
 def test_state_survives_a_worker_dying_and_its_partitions_moving(
-    live_services: Settings, tmp_path: Path
+    pipeline_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     run = f"tr-{os.getpid()}-{int(time.time())}"
-    settings = replace(
-        live_services,
-        app_id=run,
-        artifacts_dir=tmp_path / "artifacts",
-        reco_prefix=run,
-        topic_cart_adds=f"{run}-cart-adds",
-        topic_searches=f"{run}-searches",
-        topic_checkouts=f"{run}-checkouts",
-        topic_dead_letters=f"{run}-dead-letters",
-        partitions=4,
-        decay_rescore_interval_s=0.0,
-    )
-    provision_topics(settings)
+    settings = pipeline_settings(run, tmp_path / "artifacts")
     catalog = load_catalog(FIXTURE)
     orders = read_orders(FIXTURE / "orders.csv")
     rest, last = split_test_orders(orders, 1)

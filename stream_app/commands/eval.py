@@ -36,7 +36,7 @@ seeded before the order starts), streaming (the worker's context-aware scorer) a
 
 Model: --model FILE uses that model file; --model default uses the shipped
 scorers/models/default.json; without --model the re-ranker is trained first on the training
-orders of this file (as `stream-app train --test-orders N` would), which adds about a minute
+orders of this file (as `stream-app train --test-orders N` would), which adds 1-1.5 minutes
 on the dev file."""
 
 

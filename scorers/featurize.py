@@ -74,8 +74,10 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     context = state.basket[-N_BASKET_CONTEXT:]
     nbr_ids = nbr_w = nbr_src = None
     if context:
-        ctx = np.array(context, dtype=np.int64)
-        ctx = ctx[(ctx > 0) & (ctx < art.n_products)]
+        if min(context) > 0 and max(context) < art.n_products:  # the usual case, in Python
+            ctx = np.array(context, dtype=np.int64)
+        else:
+            ctx = np.array([p for p in context if 0 < p < art.n_products], dtype=np.int64)
         table_ids, table_w = art.neighbour_table()
         width = table_ids.shape[1]
         nbr_ids = table_ids[ctx].ravel()
@@ -88,7 +90,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     if nbr_ids is not None:
         parts.append(nbr_ids)
     parts.extend(qi.candidates for _, qi, _, _ in searches)
-    cands = np.sort(np.concatenate(parts).astype(np.int64))
+    cands = np.sort(np.concatenate(parts).astype(np.int64, copy=False))
     if len(cands) > 1:  # np.unique, without its per-call overhead
         cands = cands[np.concatenate(([True], cands[1:] != cands[:-1]))]
     if len(cands) and (cands[0] <= 0 or cands[-1] >= art.n_products):

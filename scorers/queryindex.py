@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from scorers.lru import lru_get
+
 if TYPE_CHECKING:  # pragma: no cover
     from scorers.artifacts import Artifacts
 
@@ -87,11 +89,4 @@ def query_index(art: Artifacts, query: str, memo: OrderedDict | None = None) -> 
     """The :class:`QueryIndex` of ``query`` (memoised in ``memo``, least recently used first)."""
     if memo is None:
         return _build(art, query)
-    qi = memo.get(query)
-    if qi is not None:
-        memo.move_to_end(query)
-        return qi
-    qi = memo[query] = _build(art, query)
-    if len(memo) > MEMO_SIZE:
-        memo.popitem(last=False)
-    return qi
+    return lru_get(memo, query, lambda: _build(art, query), MEMO_SIZE)

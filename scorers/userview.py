@@ -18,6 +18,7 @@ from itertools import chain
 import numpy as np
 
 from features.state import UserState
+from scorers.lru import lru_get
 
 __all__ = ["STATIC_FEATURES", "UserView", "ViewMemo", "user_view"]
 
@@ -92,21 +93,20 @@ def user_view(
     with; computed on a miss, equality-checked on a hit, least recently used dropped)."""
     if memo is None:
         return _compute(state, aisle, n_aisles)
-    key = _key(state)
-    view = memo.get(key)
-    if (
-        view is not None
-        and (view.history is state.history or view.history == state.history)
-        and (view.recent_orders is state.recent_orders or view.recent_orders == state.recent_orders)
-        and len(view.a_hist) == n_aisles
-    ):
-        memo.move_to_end(key)
-        return view
-    view = _compute(state, aisle, n_aisles)
-    memo[key] = view
-    if len(memo) > MEMO_SIZE:
-        memo.popitem(last=False)
-    return view
+    return lru_get(
+        memo,
+        _key(state),
+        lambda: _compute(state, aisle, n_aisles),
+        MEMO_SIZE,
+        lambda view: (
+            (view.history is state.history or view.history == state.history)
+            and (
+                view.recent_orders is state.recent_orders
+                or view.recent_orders == state.recent_orders
+            )
+            and len(view.a_hist) == n_aisles
+        ),
+    )
 
 
 def _compute(state: UserState, aisle: np.ndarray, n_aisles: int) -> UserView:

@@ -157,9 +157,8 @@ class RerankerLearner:
         HR@k at the current weights, each weighted so that the steps add up (in expectation) to
         the gradient of that smoothed HR@k over *all* candidates (see :meth:`hr_pair_weights`).
         """
-        others = [i for i in range(len(X)) if i != pos]
         if self.objective == "approx_hr":
-            if not others:
+            if len(X) < 2:  # nothing to rank the added product against
                 return
             weights, draw = self.hr_pair_weights(X, pos)
             picks = self.rng.choices(range(len(X)), weights=draw.tolist(), k=self.neg_per_pos)
@@ -169,6 +168,7 @@ class RerankerLearner:
                 w = float(weights[i]) * total / (float(draw[i]) * self.neg_per_pos)
                 self.learn_pair(X[pos], X[i], w * self.hr_boost, self.hr_tau)
             return
+        others = [i for i in range(len(X)) if i != pos]
         negs = self.rng.sample(others, min(self.neg_per_pos, len(others)))
         if self.objective == "pairwise":
             for i in negs:

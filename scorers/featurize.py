@@ -31,17 +31,43 @@ _RECENT_COLS = [COL["r_next_after"], COL["r_basket_knn"]]
 
 @dataclass(frozen=True, slots=True)
 class Candidates:
-    """Candidates and their features, plus what the reasons need."""
+    """Candidates and their features, plus what the reasons need.
+
+    What only the reasons of the top items use is kept raw and resolved for those items alone
+    (:meth:`search_best`, :meth:`cooc_source`), not for every candidate.
+    """
 
     pids: np.ndarray
     X: np.ndarray
     count: np.ndarray
     interval_days: np.ndarray
     search_query: tuple[str, ...]
-    search_best: np.ndarray
-    """Index into ``search_query`` of the best matching search per candidate (-1: none)."""
-    cooc_src: np.ndarray
-    """The basket product behind each candidate's strongest co-occurrence (-1: none)."""
+    search_decayed: tuple[np.ndarray, ...]
+    """Per live search (as in ``search_query``): each candidate's decayed match with it."""
+    cooc_hits: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+    """The basket neighbours (a row of neighbours per basket context item): their candidate
+    index, whether they are candidates, their weight, and the basket context items."""
+
+    def search_best(self, rows: np.ndarray) -> list[int]:
+        """Index into ``search_query`` of the best matching search of each of ``rows``
+        (-1: none; ties go to the earlier search)."""
+        if not self.search_decayed:
+            return [-1] * len(rows)
+        m = np.array([d[rows] for d in self.search_decayed])
+        return np.where(m.max(axis=0) > 0, m.argmax(axis=0), -1).tolist()
+
+    def cooc_source(self, row: int) -> int:
+        """The basket product behind the strongest co-occurrence of candidate ``row`` (-1:
+        none; ties go to the later basket item)."""
+        if self.cooc_hits is None:
+            return -1
+        at, hit, weight, context = self.cooc_hits
+        mine = np.flatnonzero(hit & (at == row))
+        if not len(mine):
+            return -1
+        w = weight[mine]
+        best = int(mine[len(w) - 1 - int(np.argmax(w[::-1]))])
+        return int(context[best // (len(at) // len(context))])
 
 
 def _search_terms(
@@ -72,7 +98,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     # neighbours of the latest basket items: one gather from the padded neighbour table
     # (padding is product 0, which is never a candidate, so it drops out below)
     context = state.basket[-N_BASKET_CONTEXT:]
-    nbr_ids = nbr_w = nbr_src = None
+    nbr_ids = nbr_w = None
     if context:
         if min(context) > 0 and max(context) < art.n_products:  # the usual case, in Python
             ctx = np.array(context, dtype=np.int64)
@@ -83,7 +109,6 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         nbr_ids = table_ids[ctx].ravel()
         recency = 1.0 / (len(ctx) - np.arange(len(ctx)))  # last add 1, previous 1/2, ...
         nbr_w = (table_w[ctx] * recency[:, None]).ravel()
-        nbr_src = np.repeat(ctx, width)
         n_last = width if len(ctx) else 0
         norm = float(recency.sum())
     parts = [view.candidates if view is not None else hp, art.popular[:N_POPULAR_CANDIDATES]]
@@ -101,11 +126,11 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     XT = np.zeros((len(COL), n), dtype=np.float64)
     count = np.zeros(n, dtype=np.float64)
     interval_days = np.zeros(n, dtype=np.float64)
-    search_best = np.full(n, -1, dtype=np.int64)
-    cooc_src = np.full(n, -1, dtype=np.int64)
     queries = tuple(q for q, _, _, _ in searches)
+    decayed_all: list[np.ndarray] = []
+    cooc_hits = None
     if n == 0:
-        return Candidates(cands, XT.T, count, interval_days, queries, search_best, cooc_src)
+        return Candidates(cands, XT.T, count, interval_days, queries, (), None)
 
     cur_pos = len(state.basket)
     ca = art.aisle[cands]
@@ -157,9 +182,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
                 weights=nbr_w[len(hit) - n_last :][tail],
                 minlength=n,
             )
-            # the basket item behind each candidate's strongest co-occurrence (for reasons)
-            order = np.argsort(wh, kind="stable")
-            cooc_src[ph[order]] = nbr_src[hit][order]
+            cooc_hits = (pos, hit, nbr_w, ctx)  # resolved for the top items (reasons)
         last_pid = state.basket[-1]
         XT[COL["aisle_next"]] = art.aisle_next[art.aisle[last_pid], ca]
         ba = np.bincount(art.aisle[basket], minlength=art.n_aisles)
@@ -174,14 +197,13 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         pending = np.zeros(n)
         head = np.zeros(n)
         heads = art.head_tok[cands]
-        for s_i, (_, qi, weight, is_pending) in enumerate(searches):
+        for _, qi, weight, is_pending in searches:
             if qi.head >= 0:
                 head = np.maximum(head, weight * (heads == qi.head))
             match = qi.match(cands)
             decayed = weight * match
-            better = decayed > best
-            best = np.where(better, decayed, best)
-            search_best[better] = s_i
+            np.maximum(best, decayed, out=best)
+            decayed_all.append(decayed)
             if is_pending:
                 pending = np.maximum(pending, match)
         XT[COL["search_match"]] = best
@@ -195,7 +217,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     XT[COL["g_pop"]] = pop
     XT[COL["g_reorder"]] = art.reorder[cands]
     XT[COL["g_pop_x_new"]] = pop * new
-    return Candidates(cands, XT.T, count, interval_days, queries, search_best, cooc_src)
+    return Candidates(cands, XT.T, count, interval_days, queries, tuple(decayed_all), cooc_hits)
 
 
 def _recent_rows(v: UserView, state: UserState, in_basket: np.ndarray) -> np.ndarray:

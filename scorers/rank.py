@@ -98,9 +98,10 @@ def _with_reasons(
     x_top = c.X[top]
     sums = ((x_top * art.weights()) @ _GROUP_MATRIX).tolist()
     cooc_aff = x_top[:, _COOC_AFF].tolist()
-    pids, scores_, counts, days, s_best, src = np.array(
-        (c.pids, scores, c.count, c.interval_days, c.search_best, c.cooc_src)
-    )[:, top].tolist()
+    pids, scores_, counts, days = np.array((c.pids, scores, c.count, c.interval_days))[
+        :, top
+    ].tolist()
+    s_best = c.search_best(top)
     items = []
     for j, pid_f in enumerate(pids):
         pid, n = int(pid_f), int(counts[j])
@@ -112,7 +113,7 @@ def _with_reasons(
         if g == SEARCH:
             reason = f"matches your search '{_short(c.search_query[int(s_best[j])])}'"
         elif g == BASKET:
-            reason = f"goes with {_short(art.name_of(int(src[j])))} in your cart"
+            reason = f"goes with {_short(art.name_of(c.cooc_source(int(top[j]))))} in your cart"
         elif g == HISTORY:
             if n == 1:
                 reason = "bought once before"

@@ -8,6 +8,7 @@ candidate vector; there is no per-candidate Python work.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,13 +49,12 @@ class Candidates:
     """The basket neighbours (a row of neighbours per basket context item): their candidate
     index, whether they are candidates, their weight, and the basket context items."""
 
-    def search_best(self, rows: np.ndarray) -> list[int]:
-        """Index into ``search_query`` of the best matching search of each of ``rows``
-        (-1: none; ties go to the earlier search)."""
-        if not self.search_decayed:
-            return [-1] * len(rows)
-        m = np.array([d[rows] for d in self.search_decayed])
-        return np.where(m.max(axis=0) > 0, m.argmax(axis=0), -1).tolist()
+    def search_best(self, row: int) -> int:
+        """Index into ``search_query`` of the best matching search of candidate ``row`` (-1:
+        none; ties go to the earlier search)."""
+        decayed = [float(d[row]) for d in self.search_decayed]
+        best = max(decayed, default=0.0)
+        return decayed.index(best) if best > 0 else -1
 
     def cooc_source(self, row: int) -> int:
         """The basket product behind the strongest co-occurrence of candidate ``row`` (-1:
@@ -124,13 +124,11 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         cands = cands[~in_basket[cands]]
     n = len(cands)
     XT = np.zeros((len(COL), n), dtype=np.float64)
-    count = np.zeros(n, dtype=np.float64)
-    interval_days = np.zeros(n, dtype=np.float64)
     queries = tuple(q for q, _, _, _ in searches)
     decayed_all: list[np.ndarray] = []
     cooc_hits = None
     if n == 0:
-        return Candidates(cands, XT.T, count, interval_days, queries, (), None)
+        return Candidates(cands, XT.T, np.zeros(0), np.zeros(0), queries, (), None)
 
     cur_pos = len(state.basket)
     ca = art.aisle[cands]
@@ -149,18 +147,20 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         share = XT[COL["u_share"]]
         XT[COL["u_overdue_days"]] = over_d
         XT[COL["u_days_since"]] = np.log1p(days) * kn
-        XT[COL["u_pos_match"]] = -np.abs(log_pos - np.log1p(cur_pos)) * kn
+        XT[COL["u_pos_match"]] = -np.abs(log_pos - math.log1p(cur_pos)) * kn
         if cur_pos == 0:
             XT[COL["u_share_x_pos0"]] = share
         else:
-            XT[COL["u_share_x_logpos"]] = share * np.log1p(cur_pos)
+            XT[COL["u_share_x_logpos"]] = share * math.log1p(cur_pos)
         if state.order_ts:
             since_order = max(now - state.order_ts[-1], 0) / DAY_MS
-            XT[COL["u_share_x_days"]] = share * np.log1p(since_order)
+            XT[COL["u_share_x_days"]] = share * math.log1p(since_order)
         interval_days = int_d * multi
         XT[COL["aisle_aff"]] = v.a_hist[ca] / v.total
         if len(v.flat) and state.basket:
             XT[_RECENT_COLS] = _recent_rows(v, state, in_basket)[:, idx] * kn
+    else:
+        count = interval_days = np.zeros(n)
 
     new = count == 0
     XT[COL["u_new"]] = new
@@ -186,8 +186,9 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         last_pid = state.basket[-1]
         XT[COL["aisle_next"]] = art.aisle_next[art.aisle[last_pid], ca]
         ba = np.bincount(art.aisle[basket], minlength=art.n_aisles)
-        XT[COL["basket_aisle"]] = ba[ca] / len(basket)
-        XT[COL["aisle_missing"]] = XT[COL["aisle_aff"]] * (ba[ca] == 0)
+        in_aisle = ba[ca]
+        XT[COL["basket_aisle"]] = in_aisle / len(basket)
+        XT[COL["aisle_missing"]] = XT[COL["aisle_aff"]] * (in_aisle == 0)
     else:
         XT[COL["aisle_missing"]] = XT[COL["aisle_aff"]]
 
@@ -199,13 +200,13 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         heads = art.head_tok[cands]
         for _, qi, weight, is_pending in searches:
             if qi.head >= 0:
-                head = np.maximum(head, weight * (heads == qi.head))
+                np.maximum(head, weight * (heads == qi.head), out=head)
             match = qi.match(cands)
             decayed = weight * match
             np.maximum(best, decayed, out=best)
             decayed_all.append(decayed)
             if is_pending:
-                pending = np.maximum(pending, match)
+                np.maximum(pending, match, out=pending)
         XT[COL["search_match"]] = best
         XT[COL["search_pending"]] = pending
         XT[COL["search_x_hist"]] = best * XT[COL["u_log_count"]]

@@ -24,7 +24,7 @@ _GROUPS = (
     [COL["aisle_aff"], COL["aisle_missing"]],  # affinity
 )
 HISTORY, BASKET, SEARCH, AFFINITY = range(4)
-_COOC_AFF = [COL["cooc"], COL["aisle_aff"]]
+_FLAGS = [COL["cooc"], COL["search_match"], COL["aisle_aff"]]  # which groups apply
 _GROUP_MATRIX = np.zeros((len(COL), len(_GROUPS)))
 for _g, _cols in enumerate(_GROUPS):
     _GROUP_MATRIX[_cols, _g] = 1.0
@@ -97,21 +97,22 @@ def _with_reasons(
     # rest is per item in plain Python (10 items: cheaper than a dozen tiny numpy calls)
     x_top = c.X[top]
     sums = ((x_top * art.weights()) @ _GROUP_MATRIX).tolist()
-    cooc_aff = x_top[:, _COOC_AFF].tolist()
+    flags = x_top[:, _FLAGS].tolist()
     pids, scores_, counts, days = np.array((c.pids, scores, c.count, c.interval_days))[
         :, top
     ].tolist()
-    s_best = c.search_best(top)
     items = []
     for j, pid_f in enumerate(pids):
         pid, n = int(pid_f), int(counts[j])
-        applies = (n > 0, cooc_aff[j][0] > 0, s_best[j] >= 0, cooc_aff[j][1] >= 0.1)
+        cooc, search, aff = flags[j]
+        applies = (n > 0, cooc > 0, search > 0, aff >= 0.1)
         g, best = -1, 0.0  # the group adding most to the score, among those that apply
         for gi, v in enumerate(sums[j]):
             if applies[gi] and v > best:
                 g, best = gi, v
         if g == SEARCH:
-            reason = f"matches your search '{_short(c.search_query[int(s_best[j])])}'"
+            query = c.search_query[c.search_best(int(top[j]))]
+            reason = f"matches your search '{_short(query)}'"
         elif g == BASKET:
             reason = f"goes with {_short(art.name_of(c.cooc_source(int(top[j]))))} in your cart"
         elif g == HISTORY:

@@ -25,9 +25,8 @@ def _candidates(decayed=(), hits=None) -> Candidates:
 def test_search_best_is_the_first_search_with_the_highest_decayed_match():
     c = _candidates(decayed=([0.0, 0.5, 0.2], [0.0, 0.5, 0.4]))
     # row 0 matches nothing, row 1 ties (earlier search wins), row 2 matches "b" best
-    assert c.search_best(np.array([0, 1, 2])) == [-1, 0, 1]
-    assert c.search_best(np.array([2, 0])) == [1, -1]
-    assert _candidates().search_best(np.array([0, 1])) == [-1, -1]
+    assert [c.search_best(row) for row in (0, 1, 2)] == [-1, 0, 1]
+    assert _candidates().search_best(0) == -1
 
 
 def test_cooc_source_is_the_basket_item_with_the_strongest_neighbour_weight():

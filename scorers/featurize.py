@@ -28,6 +28,9 @@ N_POPULAR_CANDIDATES = 40
 MAX_LIVE_SEARCHES = 3
 _STATIC_COLS = [COL[name] for name in STATIC_FEATURES]
 _RECENT_COLS = [COL["r_next_after"], COL["r_basket_knn"]]
+_RECENCY = [1.0 / (m - np.arange(m)) for m in range(N_BASKET_CONTEXT + 1)]
+"""Weights of the last ``m`` basket items, oldest first: ..., 1/3, 1/2, 1 (the last add)."""
+_RECENCY_SUM = [float(r.sum()) for r in _RECENCY]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +110,9 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         table_ids, table_w = art.neighbour_table()
         width = table_ids.shape[1]
         nbr_ids = table_ids[ctx].ravel()
-        recency = 1.0 / (len(ctx) - np.arange(len(ctx)))  # last add 1, previous 1/2, ...
-        nbr_w = (table_w[ctx] * recency[:, None]).ravel()
+        nbr_w = (table_w[ctx] * _RECENCY[len(ctx)][:, None]).ravel()
         n_last = width if len(ctx) else 0
-        norm = float(recency.sum())
+        norm = _RECENCY_SUM[len(ctx)]
     parts = [view.candidates if view is not None else hp, art.popular[:N_POPULAR_CANDIDATES]]
     if nbr_ids is not None:
         parts.append(nbr_ids)
@@ -173,15 +175,11 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
             pos = np.searchsorted(cands, nbr_ids)
             np.minimum(pos, n - 1, out=pos)
             hit = cands[pos] == nbr_ids
-            ph, wh = pos[hit], nbr_w[hit]
-            XT[COL["cooc"]] = np.bincount(ph, weights=wh, minlength=n) / norm
+            wh = nbr_w * hit  # neighbours that are not candidates add exactly 0.0 below
+            XT[COL["cooc"]] = np.bincount(pos, weights=wh, minlength=n) / norm
             XT[COL["cooc_x_new"]] = XT[COL["cooc"]] * new
-            tail = hit[len(hit) - n_last :]
-            XT[COL["cooc_last"]] = np.bincount(
-                pos[len(hit) - n_last :][tail],
-                weights=nbr_w[len(hit) - n_last :][tail],
-                minlength=n,
-            )
+            last = len(pos) - n_last  # the neighbours of the last add
+            XT[COL["cooc_last"]] = np.bincount(pos[last:], weights=wh[last:], minlength=n)
             cooc_hits = (pos, hit, nbr_w, ctx)  # resolved for the top items (reasons)
         last_pid = state.basket[-1]
         XT[COL["aisle_next"]] = art.aisle_next[art.aisle[last_pid], ca]

@@ -191,28 +191,27 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         XT[COL["aisle_missing"]] = XT[COL["aisle_aff"]]
 
     # --- session: search intent
+    pop = art.pop[cands]
     if searches:
-        best = np.zeros(n)
-        pending = np.zeros(n)
-        head = np.zeros(n)
-        heads = art.head_tok[cands]
+        acc = np.zeros((n, 2))  # best decayed match, best decayed head-noun match
+        pending = None
         for _, qi, weight, is_pending in searches:
-            if qi.head >= 0:
-                np.maximum(head, weight * (heads == qi.head), out=head)
-            match = qi.match(cands)
-            decayed = weight * match
-            np.maximum(best, decayed, out=best)
-            decayed_all.append(decayed)
+            found = qi.lookup(cands)
+            decayed = found * weight
+            np.maximum(acc, decayed, out=acc)
+            decayed_all.append(decayed[:, 0])
             if is_pending:
-                np.maximum(pending, match, out=pending)
+                match = found[:, 0]
+                pending = match if pending is None else np.maximum(pending, match)
+        best = acc[:, 0]
         XT[COL["search_match"]] = best
-        XT[COL["search_pending"]] = pending
+        if pending is not None:
+            XT[COL["search_pending"]] = pending
         XT[COL["search_x_hist"]] = best * XT[COL["u_log_count"]]
-        XT[COL["search_head"]] = head
-        XT[COL["search_x_pop"]] = best * art.pop[cands]
+        XT[COL["search_head"]] = acc[:, 1]
+        XT[COL["search_x_pop"]] = best * pop
 
     # --- item / global
-    pop = art.pop[cands]
     XT[COL["g_pop"]] = pop
     XT[COL["g_reorder"]] = art.reorder[cands]
     XT[COL["g_pop_x_new"]] = pop * new

@@ -40,23 +40,30 @@ class QueryIndex:
     """Products this query adds to the candidates (may repeat; the caller deduplicates)."""
     match_ids: np.ndarray
     """Products matching at least one token, ascending..."""
-    match_val: np.ndarray
-    """...and their match fraction: matching tokens / tokens in the query (unknown words
-    count in the denominator)."""
+    table: np.ndarray
+    """...and, per row, their match fraction (matching tokens / tokens in the query; unknown
+    words count in the denominator) and 1.0 when the query's last word is their head noun.
+    A product with that head noun has the word in its name, so it is among ``match_ids``."""
 
-    def match(self, cands: np.ndarray) -> np.ndarray:
-        """Match fraction of each of ``cands`` (0 for products matching no token).
+    def lookup(self, cands: np.ndarray) -> np.ndarray:
+        """``(len(cands), 2)``: the match fraction and head-noun flag of each of ``cands``
+        (zeros for products matching no token), in one search.
 
-        >>> qi = QueryIndex(-1, np.zeros(0, np.int64), np.array([3, 7]), np.array([1.0, 0.5]))
-        >>> qi.match(np.array([1, 3, 7, 9])).tolist()
-        [0.0, 1.0, 0.5, 0.0]
+        >>> qi = QueryIndex(7, np.zeros(0, np.int64), np.array([3, 7]),
+        ...                 np.array([[1.0, 0.0], [0.5, 1.0]]))
+        >>> qi.lookup(np.array([1, 3, 7, 9])).tolist()
+        [[0.0, 0.0], [1.0, 0.0], [0.5, 1.0], [0.0, 0.0]]
         """
         ids = self.match_ids
         if len(ids) == 0 or len(cands) == 0:
-            return np.zeros(len(cands))
+            return np.zeros((len(cands), 2))
         pos = np.searchsorted(ids, cands)
         np.minimum(pos, len(ids) - 1, out=pos)
-        return np.where(ids[pos] == cands, self.match_val[pos], 0.0)
+        return self.table[pos] * (ids[pos] == cands)[:, None]
+
+    def match(self, cands: np.ndarray) -> np.ndarray:
+        """Match fraction of each of ``cands`` (0 for products matching no token)."""
+        return self.lookup(cands)[:, 0]
 
 
 def _slice(ptr: np.ndarray, data: np.ndarray, key: int) -> np.ndarray:
@@ -77,11 +84,12 @@ def _build(art: Artifacts, query: str) -> QueryIndex:
         ids, counts = np.unique(np.concatenate(postings).astype(np.int64), return_counts=True)
     else:
         ids, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    is_head = art.head_tok[ids] == head if head >= 0 else np.zeros(len(ids), dtype=bool)
     return QueryIndex(
         head=head,
         candidates=np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64),
         match_ids=ids,
-        match_val=counts / max(len(toks), 1),
+        table=np.column_stack((counts / max(len(toks), 1), is_head)).astype(np.float64),
     )
 
 

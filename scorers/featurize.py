@@ -26,8 +26,8 @@ COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_BASKET_CONTEXT = 8
 N_POPULAR_CANDIDATES = 40
 MAX_LIVE_SEARCHES = 3
-_STATIC_COLS = [COL[name] for name in STATIC_FEATURES]
-_RECENT_COLS = [COL["r_next_after"], COL["r_basket_knn"]]
+_STATIC_COLS = np.array([COL[name] for name in STATIC_FEATURES])
+_RECENT_COLS = np.array([COL["r_next_after"], COL["r_basket_knn"]])
 _RECENCY = [1.0 / (m - np.arange(m)) for m in range(N_BASKET_CONTEXT + 1)]
 """Weights of the last ``m`` basket items, oldest first: ..., 1/3, 1/2, 1 (the last add)."""
 _RECENCY_SUM = [float(r.sum()) for r in _RECENCY]
@@ -141,7 +141,8 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         idx = np.searchsorted(hp, cands)
         np.minimum(idx, n_h - 1, out=idx)
         kn = (hp[idx] == cands).astype(np.float64)
-        g = v.rows[:, idx] * kn
+        g = np.take(v.rows, idx, axis=1)  # (cheaper than v.rows[:, idx])
+        g *= kn
         XT[_STATIC_COLS] = g[: len(_STATIC_COLS)]
         count, multi, last_t, int_d, log_pos = g[len(_STATIC_COLS) :]
         days = np.maximum(now - last_t, 0.0) / DAY_MS

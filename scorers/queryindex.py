@@ -59,7 +59,9 @@ class QueryIndex:
             return np.zeros((len(cands), 2))
         pos = np.searchsorted(ids, cands)
         np.minimum(pos, len(ids) - 1, out=pos)
-        return self.table[pos] * (ids[pos] == cands)[:, None]
+        found = np.take(self.table, pos, axis=0)  # (cheaper than fancy indexing in 2-D)
+        found *= (ids[pos] == cands)[:, None]
+        return found
 
     def match(self, cands: np.ndarray) -> np.ndarray:
         """Match fraction of each of ``cands`` (0 for products matching no token)."""

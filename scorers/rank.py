@@ -98,12 +98,12 @@ def _with_reasons(
     x_top = c.X[top]
     sums = ((x_top * art.weights()) @ _GROUP_MATRIX).tolist()
     flags = x_top[:, _FLAGS].tolist()
-    pids, scores_, counts, days = np.array((c.pids, scores, c.count, c.interval_days))[
-        :, top
-    ].tolist()
+    pids, scores_, counts, days = (
+        a[top].tolist() for a in (c.pids, scores, c.count, c.interval_days)
+    )
     items = []
-    for j, pid_f in enumerate(pids):
-        pid, n = int(pid_f), int(counts[j])
+    for j, pid in enumerate(pids):
+        n = int(counts[j])
         cooc, search, aff = flags[j]
         applies = (n > 0, cooc > 0, search > 0, aff >= 0.1)
         g, best = -1, 0.0  # the group adding most to the score, among those that apply

@@ -161,7 +161,9 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         interval_days = int_d * multi
         XT[COL["aisle_aff"]] = v.a_hist[ca] / v.total
         if len(v.flat) and state.basket:
-            XT[_RECENT_COLS] = _recent_rows(v, state, in_basket)[:, idx] * kn
+            recent = np.take(_recent_rows(v, state, in_basket), idx, axis=1)
+            recent *= kn
+            XT[_RECENT_COLS] = recent
     else:
         count = interval_days = np.zeros(n)
 
@@ -230,8 +232,8 @@ def _recent_rows(v: UserView, state: UserState, in_basket: np.ndarray) -> np.nda
         out[0] = np.bincount(rows, weights=weights, minlength=n_h) / times
     # recent orders that look like the current basket vote for their other products
     inside = in_basket[v.flat]
-    overlap = np.bincount(v.oidx[inside], minlength=len(v.gamma))
-    total = np.count_nonzero(inside)
+    overlap = np.bincount(v.oidx, weights=inside, minlength=len(v.gamma))  # basket items each
+    total = float(overlap.sum())
     if total > 0:
         out[1] = np.bincount(v.known_row, weights=overlap[v.known_order], minlength=n_h) / total
     return out

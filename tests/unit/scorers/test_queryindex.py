@@ -49,3 +49,17 @@ def test_a_query_of_unknown_words_matches_nothing_and_adds_no_candidates(artifac
     qi = query_index(artifacts, "qqqq zzzz")
     assert qi.match(np.array([1, 2, 3])).tolist() == [0.0, 0.0, 0.0]
     assert len(qi.candidates) == 0
+
+
+def test_head_noun_flag_equals_the_products_head_token_for_every_product(artifacts):
+    # the lookup finds head-noun products among the query's matches: that relies on a head
+    # noun being one of the product's name tokens, checked here over the whole catalogue
+    every = np.arange(1, artifacts.n_products, dtype=np.int64)
+    heads = [
+        t for t in sorted(artifacts.tokens) if (artifacts.head_tok == artifacts.tokens[t]).any()
+    ]
+    for query in heads[:25] + [f"organic {h}" for h in heads[25:40]]:
+        qi = query_index(artifacts, query)
+        assert qi.head >= 0
+        flag = qi.lookup(every)[:, 1]
+        assert flag.tolist() == (artifacts.head_tok[every] == qi.head).astype(float).tolist()

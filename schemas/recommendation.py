@@ -20,7 +20,7 @@ the write; ``event_ts`` is the ``ts`` of the last event the answer reflects (``0
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -40,9 +40,9 @@ def reco_key(user_id: int | None, prefix: str = "reco") -> str:
     return f"{prefix}:{FALLBACK_KEY_SUFFIX if user_id is None else user_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class RecoItem:
-    """One recommended product with its score and a short human reason."""
+class RecoItem(NamedTuple):
+    """One recommended product with its score and a short human reason (a named triple, as
+    stored: built about ten times per rescore, so it is a tuple rather than a dataclass)."""
 
     product_id: int
     score: float

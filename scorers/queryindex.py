@@ -3,8 +3,9 @@
 A live search is rescored on every event of the session (its weight decays, the candidates
 change), but what the query *matches* does not change: its token ids, the products to add as
 candidates, and every product's match fraction (matching tokens / tokens in the query). This
-module turns a query into a :class:`QueryIndex` once; matching the candidates is then one
-``searchsorted`` per live search instead of one per query token.
+module turns a query into a :class:`QueryIndex` once: a byte per catalogue product says how
+it matches, so matching the candidates is two gathers per live search (no search in a sorted
+list, no work per query token).
 
 The memo lives on the :class:`~scorers.artifacts.Artifacts` (derived data: losing it costs one
 recomputation) and is keyed by the query string, so outputs equal a fresh computation.
@@ -27,7 +28,8 @@ __all__ = ["N_SEARCH_CANDIDATES", "QueryIndex", "query_index"]
 
 N_SEARCH_CANDIDATES = 20
 """Most popular matches of each search word (and of its head noun) added as candidates."""
-MEMO_SIZE = 4096
+MEMO_SIZE = 1024
+"""Queries kept resolved: each holds a byte per catalogue product (~50 KB for Instacart)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,34 +40,42 @@ class QueryIndex:
     """Token id of the query's last word when known (a head noun candidate), else -1."""
     candidates: np.ndarray
     """Products this query adds to the candidates (may repeat; the caller deduplicates)."""
-    match_ids: np.ndarray
-    """Products matching at least one token, ascending..."""
+    codes: np.ndarray
+    """Per product id (dense, one byte each; empty when nothing matches): 2 x the number of
+    query words in its name, plus 1 when the query's last word is its head noun (a head noun
+    is a word of the name, so such a product always matches). 0: no match."""
     table: np.ndarray
-    """...and, per row, their match fraction (matching tokens / tokens in the query; unknown
-    words count in the denominator) and 1.0 when the query's last word is their head noun.
-    A product with that head noun has the word in its name, so it is among ``match_ids``."""
+    """``(codes, 2)``: what a code means: the match fraction (matching words / words in the
+    query; unknown words count in the denominator) and the head-noun flag."""
 
     def lookup(self, cands: np.ndarray) -> np.ndarray:
         """``(len(cands), 2)``: the match fraction and head-noun flag of each of ``cands``
-        (zeros for products matching no token), in one search.
+        (product ids below the catalogue size), in two gathers.
 
-        >>> qi = QueryIndex(7, np.zeros(0, np.int64), np.array([3, 7]),
-        ...                 np.array([[1.0, 0.0], [0.5, 1.0]]))
+        >>> qi = QueryIndex(7, np.zeros(0, np.int64), *_codes(np.array([3, 7]),
+        ...                 np.array([2, 1]), np.array([False, True]), n_words=2, n_products=10))
         >>> qi.lookup(np.array([1, 3, 7, 9])).tolist()
         [[0.0, 0.0], [1.0, 0.0], [0.5, 1.0], [0.0, 0.0]]
         """
-        ids = self.match_ids
-        if len(ids) == 0 or len(cands) == 0:
+        if len(self.codes) == 0:
             return np.zeros((len(cands), 2))
-        pos = np.searchsorted(ids, cands)
-        np.minimum(pos, len(ids) - 1, out=pos)
-        found = np.take(self.table, pos, axis=0)  # (cheaper than fancy indexing in 2-D)
-        found *= (ids[pos] == cands)[:, None]
-        return found
+        return np.take(self.table, self.codes[cands], axis=0)
 
     def match(self, cands: np.ndarray) -> np.ndarray:
-        """Match fraction of each of ``cands`` (0 for products matching no token)."""
+        """Match fraction of each of ``cands`` (0 for products matching no word)."""
         return self.lookup(cands)[:, 0]
+
+
+def _codes(
+    ids: np.ndarray, counts: np.ndarray, is_head: np.ndarray, n_words: int, n_products: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The dense code per product and the code table of :class:`QueryIndex`."""
+    n_codes = 2 * (n_words + 1)
+    codes = np.zeros(n_products if len(ids) else 0, dtype=np.uint8 if n_codes <= 256 else np.uint16)
+    codes[ids] = 2 * counts + is_head
+    code = np.arange(n_codes)
+    table = np.column_stack((code // 2 / max(n_words, 1), code % 2)).astype(np.float64)
+    return codes, table
 
 
 def _slice(ptr: np.ndarray, data: np.ndarray, key: int) -> np.ndarray:
@@ -88,10 +98,9 @@ def _build(art: Artifacts, query: str) -> QueryIndex:
         ids, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
     is_head = art.head_tok[ids] == head if head >= 0 else np.zeros(len(ids), dtype=bool)
     return QueryIndex(
-        head=head,
-        candidates=np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64),
-        match_ids=ids,
-        table=np.column_stack((counts / max(len(toks), 1), is_head)).astype(np.float64),
+        head,
+        np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64),
+        *_codes(ids, counts, is_head, len(toks), art.n_products),
     )
 
 

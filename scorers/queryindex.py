@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,8 +53,9 @@ class QueryIndex:
         """``(len(cands), 2)``: the match fraction and head-noun flag of each of ``cands``
         (product ids below the catalogue size), in two gathers.
 
-        >>> qi = QueryIndex(7, np.zeros(0, np.int64), *_codes(np.array([3, 7]),
-        ...                 np.array([2, 1]), np.array([False, True]), n_words=2, n_products=10))
+        >>> codes = np.zeros(10, np.uint8)
+        >>> codes[[3, 7]] = [4, 3]  # both words of a 2-word query / one word, the head noun
+        >>> qi = QueryIndex(7, np.zeros(0, np.int64), codes, _code_table(2))
         >>> qi.lookup(np.array([1, 3, 7, 9])).tolist()
         [[0.0, 0.0], [1.0, 0.0], [0.5, 1.0], [0.0, 0.0]]
         """
@@ -66,16 +68,13 @@ class QueryIndex:
         return self.lookup(cands)[:, 0]
 
 
-def _codes(
-    ids: np.ndarray, counts: np.ndarray, is_head: np.ndarray, n_words: int, n_products: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The dense code per product and the code table of :class:`QueryIndex`."""
-    n_codes = 2 * (n_words + 1)
-    codes = np.zeros(n_products if len(ids) else 0, dtype=np.uint8 if n_codes <= 256 else np.uint16)
-    codes[ids] = 2 * counts + is_head
-    code = np.arange(n_codes)
+@lru_cache(maxsize=64)
+def _code_table(n_words: int) -> np.ndarray:
+    """What each code of a query of ``n_words`` words means (shared, read-only)."""
+    code = np.arange(2 * (n_words + 1))
     table = np.column_stack((code // 2 / max(n_words, 1), code % 2)).astype(np.float64)
-    return codes, table
+    table.flags.writeable = False
+    return table
 
 
 def _slice(ptr: np.ndarray, data: np.ndarray, key: int) -> np.ndarray:
@@ -91,16 +90,19 @@ def _build(art: Artifacts, query: str) -> QueryIndex:
     head = toks[-1] if toks and toks[-1] >= 0 else -1
     if head >= 0:
         parts.append(_slice(art.head_ptr, art.head_ids, head)[:N_SEARCH_CANDIDATES])
-    postings = [_slice(art.post_ptr, art.post_ids, t) for t in known]
-    if postings:
-        ids, counts = np.unique(np.concatenate(postings).astype(np.int64), return_counts=True)
-    else:
-        ids, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
-    is_head = art.head_tok[ids] == head if head >= 0 else np.zeros(len(ids), dtype=bool)
+    # a posting lists each product once, so one += per word counts the words a product has
+    dtype = np.uint8 if len(toks) < 127 else np.uint16
+    codes = np.zeros(art.n_products if known else 0, dtype=dtype)
+    for t in known:
+        codes[_slice(art.post_ptr, art.post_ids, t)] += 2
+    if head >= 0:  # products whose head noun is the last word (their names have the word)
+        has_word = _slice(art.post_ptr, art.post_ids, head)
+        codes[has_word[art.head_tok[has_word] == head]] += 1
     return QueryIndex(
         head,
         np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64),
-        *_codes(ids, counts, is_head, len(toks), art.n_products),
+        codes,
+        _code_table(len(toks)),
     )
 
 

@@ -233,7 +233,7 @@ def _recent_rows(v: UserView, state: UserState, in_basket: np.ndarray) -> np.nda
     # recent orders that look like the current basket vote for their other products
     inside = in_basket[v.flat]
     overlap = np.bincount(v.oidx, weights=inside, minlength=len(v.gamma))  # basket items each
-    total = float(overlap.sum())
+    total = np.count_nonzero(inside)
     if total > 0:
         out[1] = np.bincount(v.known_row, weights=overlap[v.known_order], minlength=n_h) / total
     return out

@@ -25,12 +25,14 @@ from scorers.lru import lru_get
 if TYPE_CHECKING:  # pragma: no cover
     from scorers.artifacts import Artifacts
 
-__all__ = ["N_SEARCH_CANDIDATES", "QueryIndex", "query_index"]
+__all__ = ["N_SEARCH_CANDIDATES", "QueryIndex", "memo_size", "query_index"]
 
 N_SEARCH_CANDIDATES = 20
 """Most popular matches of each search word (and of its head noun) added as candidates."""
-MEMO_SIZE = 1024
-"""Queries kept resolved: each holds a byte per catalogue product (~50 KB for Instacart)."""
+MEMO_BYTES = 64 << 20
+"""Budget of the query memo: a resolved query holds a byte per catalogue product, so the memo
+keeps ``MEMO_BYTES // n_products`` queries (1,024 at most, 16 at least): 1,024 for the
+Instacart catalogue (~50 KB each), fewer for a bigger one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,4 +112,13 @@ def query_index(art: Artifacts, query: str, memo: OrderedDict | None = None) -> 
     """The :class:`QueryIndex` of ``query`` (memoised in ``memo``, least recently used first)."""
     if memo is None:
         return _build(art, query)
-    return lru_get(memo, query, lambda: _build(art, query), MEMO_SIZE)
+    return lru_get(memo, query, lambda: _build(art, query), memo_size(art.n_products))
+
+
+def memo_size(n_products: int) -> int:
+    """How many resolved queries the memo keeps for a catalogue of ``n_products`` ids.
+
+    >>> memo_size(49_689), memo_size(1_000_000), memo_size(100_000_000)
+    (1024, 67, 16)
+    """
+    return max(16, min(1024, MEMO_BYTES // max(n_products, 1)))

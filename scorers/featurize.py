@@ -33,7 +33,7 @@ _RECENCY = [1.0 / (m - np.arange(m)) for m in range(N_BASKET_CONTEXT + 1)]
 _RECENCY_SUM = [float(r.sum()) for r in _RECENCY]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every rescore, never changed after
 class Candidates:
     """Candidates and their features, plus what the reasons need.
 
@@ -145,12 +145,27 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         g *= kn
         XT[_STATIC_COLS] = g[: len(_STATIC_COLS)]
         count, multi, last_t, int_d, log_pos = g[len(_STATIC_COLS) :]
-        days = np.maximum(now - last_t, 0.0) / DAY_MS
-        over_d = np.minimum(np.maximum(np.log((days + 1.0) / (int_d + 1.0)), -3.0), 3.0) * multi
+        days = now - last_t
+        np.maximum(days, 0.0, out=days)
+        days /= DAY_MS
+        # computed in place, in the feature's own row (no temporaries)
+        # log((days + 1) / (usual days + 1)), clipped, for products bought at least twice
+        over_d = XT[COL["u_overdue_days"]]
+        np.add(days, 1.0, out=over_d)
+        over_d /= int_d + 1.0
+        np.log(over_d, out=over_d)
+        np.maximum(over_d, -3.0, out=over_d)
+        np.minimum(over_d, 3.0, out=over_d)
+        over_d *= multi
         share = XT[COL["u_share"]]
-        XT[COL["u_overdue_days"]] = over_d
-        XT[COL["u_days_since"]] = np.log1p(days) * kn
-        XT[COL["u_pos_match"]] = -np.abs(log_pos - math.log1p(cur_pos)) * kn
+        since = XT[COL["u_days_since"]]
+        np.log1p(days, out=since)
+        since *= kn
+        pos_match = XT[COL["u_pos_match"]]  # -|log(1 + usual position) - log(1 + position)|
+        np.subtract(log_pos, math.log1p(cur_pos), out=pos_match)
+        np.abs(pos_match, out=pos_match)
+        np.negative(pos_match, out=pos_match)
+        pos_match *= kn
         if cur_pos == 0:
             XT[COL["u_share_x_pos0"]] = share
         else:

@@ -134,6 +134,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
 
     cur_pos = len(state.basket)
     ca = art.aisle[cands]
+    pop = art.pop[cands]
     # --- user x item: history rows, checkout-stable parts memoised per session
     if view is not None:
         v = view
@@ -209,7 +210,6 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         XT[COL["aisle_missing"]] = XT[COL["aisle_aff"]]
 
     # --- session: search intent
-    pop = art.pop[cands]
     if searches:
         acc = np.zeros((n, 2))  # best decayed match, best decayed head-noun match
         pending = None

@@ -7,6 +7,7 @@ they are not re-exported here so that importing the metrics stays cheap.
 
 from scorers.evaluation.metrics import (
     bootstrap_ci,
+    bootstrap_ratio_ci,
     hit_rate,
     ndcg,
     pooled_mean,
@@ -18,6 +19,7 @@ from scorers.evaluation.metrics import (
 
 __all__ = [
     "bootstrap_ci",
+    "bootstrap_ratio_ci",
     "hit_rate",
     "ndcg",
     "pooled_mean",

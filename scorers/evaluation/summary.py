@@ -6,10 +6,13 @@
         "hr", "mrr", "ndcg", "hr_ci": [lo, hi], "hr20",
         "by_position": {"0", "1-2", "3+"}, "by_history": {"<10", "10-29", "30+"},
         "by_repeat": {"repeat", "new"}, "window_hr": [[day, hr], ...],
-        "next_basket_recall", ("rescore_ms_p50", "rescore_ms_p90" for streaming)}}}
+        "next_basket_recall", "lift", "lift_ci": [lo, hi],
+        ("rescore_ms_p50", "rescore_ms_p90" for streaming)}}}
 
 Headline metrics are means over test-period cart adds; ``hr_ci`` is the user-bootstrap 95%
-interval of HR@K; ``window_hr`` is HR@K over a sliding window of the test events in event-time
+interval of HR@K; ``lift`` is HR@K over the baseline's (``personal_top`` when it ran), with
+the *paired* user-bootstrap 95% interval ``lift_ci`` (both methods on the same resampled users);
+``window_hr`` is HR@K over a sliding window of the test events in event-time
 order (x = days since the first test event).
 """
 
@@ -21,7 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from scorers.evaluation.metrics import bootstrap_ci, hit_rate, ndcg, reciprocal_rank
+from scorers.evaluation.metrics import (
+    bootstrap_ci,
+    bootstrap_ratio_ci,
+    hit_rate,
+    ndcg,
+    reciprocal_rank,
+)
 from scorers.evaluation.prequential import HR20, EventRecord, Prequential, history_bucket
 from scorers.evaluation.prequential import position_bucket as _pos
 
@@ -30,10 +39,15 @@ __all__ = ["summarize", "window_hr"]
 DAY_MS = 86_400_000
 POSITIONS = ("0", "1-2", "3+")
 HISTORIES = ("<10", "10-29", "30+")
+LIFT_BASELINE = "personal_top"
 
 
 def _mean(values: Sequence[float]) -> float | None:
     return round(float(np.mean(values)), 4) if len(values) else None
+
+
+def _total(per_user: dict[int, list[float]]) -> float:
+    return sum(sum(v) for v in per_user.values())
 
 
 def window_hr(
@@ -65,6 +79,7 @@ def summarize(run: Prequential, n_boot: int = 1000, seed: int = 0) -> dict[str, 
     """The result dict of a finished run (see the module docstring)."""
     k = run.k
     methods: dict[str, Any] = {}
+    user_hits: dict[str, dict[int, list[float]]] = {}
     for name in run.method_names():
         hits, rrs, ndcgs, hits20 = [], [], [], []
         per_user: dict[int, list[float]] = defaultdict(list)
@@ -84,6 +99,7 @@ def summarize(run: Prequential, n_boot: int = 1000, seed: int = 0) -> dict[str, 
             slices["by_position"][_pos(r.position)].append(hit)
             slices["by_history"][history_bucket(r.n_orders)].append(hit)
             slices["by_repeat"]["repeat" if r.repeat else "new"].append(hit)
+        user_hits[name] = per_user
         lo, hi = bootstrap_ci(per_user, n_boot=n_boot, seed=seed)
         nb = [v for _, v in run.next_basket.get(name, [])]
         m: dict[str, Any] = {
@@ -108,6 +124,14 @@ def summarize(run: Prequential, n_boot: int = 1000, seed: int = 0) -> dict[str, 
             m["rescore_cpu_ms_p50"] = round(float(np.percentile(run.rescore_cpu_ms, 50)), 4)
             m["n_candidates_p50"] = float(np.percentile(run.n_candidates, 50))
         methods[name] = m
+    base = methods.get(LIFT_BASELINE)
+    if base is not None and base["hr"]:
+        for name, m in methods.items():
+            lift_lo, lift_hi = bootstrap_ratio_ci(
+                user_hits[name], user_hits[LIFT_BASELINE], n_boot=n_boot, seed=seed
+            )
+            m["lift"] = round(_total(user_hits[name]) / _total(user_hits[LIFT_BASELINE]), 4)
+            m["lift_ci"] = [round(lift_lo, 4), round(lift_hi, 4)]
     return {
         "k": k,
         "n_users": len({r.user_id for r in run.records}),

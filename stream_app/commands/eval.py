@@ -15,6 +15,7 @@ from schemas.catalog import load_catalog
 from schemas.errors import ConfigError
 from schemas.instacart import read_orders, split_test_orders
 from scorers.artifacts import build_artifacts
+from scorers.evaluation.summary import LIFT_BASELINE
 from scorers.model import DEFAULT_MODEL_PATH, LinearModel, default_model
 from stream_app.commands._inputs import add_orders_and_catalog
 from stream_app.settings import Settings
@@ -116,6 +117,15 @@ def format_table(result: dict[str, Any]) -> str:
             f"{f(m['hr20']):>8}{f(p['0']):>8}{f(p['1-2']):>7}{f(p['3+']):>7}"
             f"{f(r['repeat']):>8}{f(r['new']):>7}{f(h['<10']):>7}{f(h['10-29']):>7}"
             f"{f(h['30+']):>7}{f(m['next_basket_recall']):>8}"
+        )
+    lifts = [
+        f"{name} {m['lift']:.3f}x [{m['lift_ci'][0]:.3f}, {m['lift_ci'][1]:.3f}]"
+        for name, m in result["methods"].items()
+        if "lift" in m and name != LIFT_BASELINE
+    ]
+    if lifts:
+        lines.append(
+            f"HR@{k} over {LIFT_BASELINE}'s (paired user-bootstrap 95% CI): " + ";  ".join(lifts)
         )
     return "\n".join(lines)
 

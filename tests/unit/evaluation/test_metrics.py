@@ -10,6 +10,7 @@ import pytest
 from schemas.errors import ConfigError
 from scorers.evaluation import (
     bootstrap_ci,
+    bootstrap_ratio_ci,
     hit_rate,
     ndcg,
     pooled_mean,
@@ -101,3 +102,39 @@ def test_bootstrap_with_no_events_is_nan_and_bad_arguments_are_config_errors() -
         bootstrap_ci({1: [1.0]}, n_boot=0)
     with pytest.raises(ConfigError):
         bootstrap_ci({1: [1.0]}, alpha=1.5)
+
+
+def test_ratio_bootstrap_is_paired() -> None:
+    # Users differ a lot in difficulty, and method a hits whatever b hits plus 1 in 10 more
+    # events: the lift is stable across users even though each HR alone moves a lot.
+    rng = np.random.default_rng(7)
+    b: dict[int, list[float]] = {}
+    a: dict[int, list[float]] = {}
+    for u in range(300):
+        p = rng.uniform(0.05, 0.9)
+        hits_b = rng.random(20) < p
+        extra = rng.random(20) < 0.1
+        b[u] = [float(x) for x in hits_b]
+        a[u] = [float(x or y) for x, y in zip(hits_b, extra, strict=True)]
+    lift = pooled_mean(a) / pooled_mean(b)
+    lo, hi = bootstrap_ratio_ci(a, b, n_boot=1000, seed=0)
+    assert lo < lift < hi and (lo, hi) == bootstrap_ratio_ci(a, b, n_boot=1000, seed=0)
+    # the unpaired interval (each HR's own interval, ratio of the extremes) is much wider
+    a_lo, a_hi = bootstrap_ci(a, n_boot=1000, seed=0)
+    b_lo, b_hi = bootstrap_ci(b, n_boot=1000, seed=0)
+    assert hi - lo < 0.5 * (a_hi / b_lo - a_lo / b_hi)
+
+
+def test_ratio_bootstrap_exact_and_bad_inputs() -> None:
+    same = {1: [1.0, 0.0], 2: [0.0, 1.0]}
+    assert bootstrap_ratio_ci(same, same) == (1.0, 1.0)
+    # a doubles b's hits for every user: every replicate's ratio is exactly 2
+    assert bootstrap_ratio_ci({1: [1.0, 1.0], 2: [1.0, 1.0]}, {1: [1.0, 0.0], 2: [0.0, 1.0]}) == (
+        2.0,
+        2.0,
+    )
+    assert all(math.isnan(x) for x in bootstrap_ratio_ci({1: [1.0]}, {1: [0.0]}))
+    with pytest.raises(ValueError, match="same users"):
+        bootstrap_ratio_ci({1: [1.0, 0.0]}, {1: [1.0]})
+    with pytest.raises(ConfigError):
+        bootstrap_ratio_ci(same, same, n_boot=0)

@@ -122,3 +122,9 @@ def test_eval_command_on_fixture_writes_issue_shape(tmp_path, capsys, search_rat
         assert 0.0 <= lo <= m["hr"] <= hi <= 1.0
     streaming = r["methods"]["streaming"]
     assert streaming["rescore_ms_p50"] > 0 and streaming["rescore_cpu_ms_p50"] > 0
+    base = r["methods"]["personal_top"]
+    assert base["lift"] == 1.0 and base["lift_ci"] == [1.0, 1.0]
+    lo, hi = streaming["lift_ci"]
+    assert streaming["lift"] == pytest.approx(streaming["hr"] / base["hr"], abs=1e-3)
+    assert lo <= streaming["lift"] <= hi
+    assert "over personal_top's (paired user-bootstrap 95% CI): " in printed

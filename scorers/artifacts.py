@@ -17,7 +17,7 @@ decoded lazily by :meth:`Artifacts.seed_state`).
 
 from __future__ import annotations
 
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +31,10 @@ from features.seed import fold
 from features.state import UserState, empty_state
 from features.text import head_token, tokenize
 from schemas.errors import InvalidData
+from scorers.lru import LRUMemo
 from scorers.model import LinearModel, default_model
+from scorers.queryindex import QueryIndex, new_query_memo
+from scorers.userview import UserView, new_view_memo
 
 if TYPE_CHECKING:  # pragma: no cover
     from schemas.catalog import Catalog
@@ -98,9 +101,9 @@ class Artifacts:
     _weights: np.ndarray | None = field(default=None, repr=False, compare=False)
     _derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """Arrays derived from the ones above on first use, shared by ``with_model`` copies."""
-    views: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
+    views: LRUMemo[UserView] = field(default_factory=new_view_memo, repr=False, compare=False)
     """Memo of per-user views (``scorers.userview``), shared by ``with_model`` copies."""
-    queries: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
+    queries: LRUMemo[QueryIndex] = field(default_factory=new_query_memo, repr=False, compare=False)
     """Memo of resolved search queries (``scorers.queryindex``), shared likewise."""
     n_aisles: int = field(default=0, init=False)
     """Size of aisle-indexed arrays (max aisle id + 1)."""

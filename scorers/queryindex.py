@@ -13,26 +13,26 @@ recomputation) and is keyed by the query string, so outputs equal a fresh comput
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scorers.lru import lru_get
+from scorers.lru import LRUMemo
 
 if TYPE_CHECKING:  # pragma: no cover
     from scorers.artifacts import Artifacts
 
-__all__ = ["N_SEARCH_CANDIDATES", "QueryIndex", "memo_size", "query_index"]
+__all__ = ["N_SEARCH_CANDIDATES", "QueryIndex", "new_query_memo", "query_index"]
 
 N_SEARCH_CANDIDATES = 20
 """Most popular matches of each search word (and of its head noun) added as candidates."""
+MEMO_SIZE = 1024
 MEMO_BYTES = 64 << 20
-"""Budget of the query memo: a resolved query holds a byte per catalogue product, so the memo
-keeps ``MEMO_BYTES // n_products`` queries (1,024 at most, 16 at least): 1,024 for the
-Instacart catalogue (~50 KB each), fewer for a bigger one."""
+"""Bounds of the query memo: 1,024 queries or 64 MB. A resolved query holds a byte per
+catalogue product, so that is 1,024 queries for the Instacart catalogue (~50 KB each) and fewer
+for a bigger one (67 for a million products)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,10 @@ class QueryIndex:
     table: np.ndarray
     """``(codes, 2)``: what a code means: the match fraction (matching words / words in the
     query; unknown words count in the denominator) and the head-noun flag."""
+
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (the codes dominate: one per catalogue product)."""
+        return self.candidates.nbytes + self.codes.nbytes + self.table.nbytes
 
     def lookup(self, cands: np.ndarray) -> np.ndarray:
         """``(len(cands), 2)``: the match fraction and head-noun flag of each of ``cands``
@@ -108,17 +112,20 @@ def _build(art: Artifacts, query: str) -> QueryIndex:
     )
 
 
-def query_index(art: Artifacts, query: str, memo: OrderedDict | None = None) -> QueryIndex:
-    """The :class:`QueryIndex` of ``query`` (memoised in ``memo``, least recently used first)."""
+def query_index(art: Artifacts, query: str, memo: LRUMemo[QueryIndex] | None = None) -> QueryIndex:
+    """The :class:`QueryIndex` of ``query`` (memoised in ``memo`` when given)."""
     if memo is None:
         return _build(art, query)
-    return lru_get(memo, query, lambda: _build(art, query), memo_size(art.n_products))
+    return memo.get(query, lambda: _build(art, query))
 
 
-def memo_size(n_products: int) -> int:
-    """How many resolved queries the memo keeps for a catalogue of ``n_products`` ids.
+def new_query_memo() -> LRUMemo[QueryIndex]:
+    """An empty memo of resolved queries, bounded by ``MEMO_SIZE`` queries and ``MEMO_BYTES``.
 
-    >>> memo_size(49_689), memo_size(1_000_000), memo_size(100_000_000)
-    (1024, 67, 16)
+    >>> memo, codes = new_query_memo(), np.zeros(1_000_000, np.uint8)
+    >>> for i in range(100):
+    ...     _ = memo.get(f"q{i}", lambda: QueryIndex(-1, np.zeros(0, np.int64), codes, codes[:0]))
+    >>> len(memo), memo.nbytes <= MEMO_BYTES
+    (67, True)
     """
-    return max(16, min(1024, MEMO_BYTES // max(n_products, 1)))
+    return LRUMemo(MEMO_SIZE, MEMO_BYTES, QueryIndex.nbytes)

@@ -11,20 +11,22 @@ computation.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
 
 from features.state import UserState
-from scorers.lru import lru_get
+from scorers.lru import LRUMemo
 
-__all__ = ["STATIC_FEATURES", "UserView", "ViewMemo", "user_view"]
+__all__ = ["STATIC_FEATURES", "UserView", "new_view_memo", "user_view"]
 
 DAY_MS = 86_400_000
 RECENT_DECAY = 0.7
 MEMO_SIZE = 4096
+MEMO_BYTES = 256 << 20
+"""Bounds of the view memo: 4,096 sessions or 256 MB, whichever comes first (a view is ~70 KB
+for a typical Instacart shopper, ~360 KB at the state's caps)."""
 MAX_HISTORY_CANDIDATES = 200
 
 STATIC_FEATURES = (
@@ -73,8 +75,38 @@ class UserView:
     """product -> (history rows of the 1st and 2nd products added after it in recent carts,
     weights 1 and 0.5, times the product appears in recent carts)."""
 
+    def nbytes(self) -> int:
+        """Estimated bytes held: the arrays, plus the Python objects of the followers, the
+        history columns and the recent orders (within ~10% of a deep ``sys.getsizeof`` walk on
+        the dev file's shoppers)."""
+        arrays = sum(
+            a.nbytes
+            for a in (
+                self.hp,
+                self.candidates,
+                self.rows,
+                self.a_hist,
+                self.flat_row,
+                self.flat,
+                self.oidx,
+                self.gamma,
+                self.known_row,
+                self.known_order,
+            )
+        )
+        n_followed = sum(len(rows) for rows, _, _ in self.followers.values())
+        return (
+            arrays
+            + 400 * len(self.followers)
+            + 16 * n_followed
+            + 200 * len(self.hp)
+            + 40 * len(self.flat)
+        )
 
-ViewMemo = OrderedDict  # key -> UserView, least recently used first; one per Artifacts
+
+def new_view_memo() -> LRUMemo[UserView]:
+    """An empty memo of user views, bounded by ``MEMO_SIZE`` views and ``MEMO_BYTES`` bytes."""
+    return LRUMemo(MEMO_SIZE, MEMO_BYTES, UserView.nbytes)
 
 
 def _key(state: UserState) -> tuple[int, int, int, int]:
@@ -87,17 +119,15 @@ def _key(state: UserState) -> tuple[int, int, int, int]:
 
 
 def user_view(
-    state: UserState, aisle: np.ndarray, n_aisles: int, memo: OrderedDict | None = None
+    state: UserState, aisle: np.ndarray, n_aisles: int, memo: LRUMemo[UserView] | None = None
 ) -> UserView:
     """The view of ``state``, memoised in ``memo`` (owned by the artifacts it was computed
     with; computed on a miss, equality-checked on a hit, least recently used dropped)."""
     if memo is None:
         return _compute(state, aisle, n_aisles)
-    return lru_get(
-        memo,
+    return memo.get(
         _key(state),
         lambda: _compute(state, aisle, n_aisles),
-        MEMO_SIZE,
         lambda view: (
             (view.history is state.history or view.history == state.history)
             and (

@@ -4,6 +4,7 @@ determinism, round trips, bounded state and tolerance of missing features."""
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -17,6 +18,7 @@ from schemas.recommendation import Recommendation
 from scorers import Artifacts, LinearModel, batch_recommendation, fallback, recommend
 from scorers.featurize import candidate_features
 from scorers.learn import RerankerLearner
+from scorers.userview import new_view_memo, user_view
 
 T0 = 1_500_000_000_000
 
@@ -183,7 +185,7 @@ def test_view_memo_never_serves_another_states_view(artifacts):
     other = replace(s, history=replace(h, count=tuple(c + 1 for c in h.count)))
     a = recommend(s, artifacts, 10)
     b = recommend(other, artifacts, 10)
-    fresh = replace(artifacts, views=type(artifacts.views)())
+    fresh = replace(artifacts, views=new_view_memo())
     assert recommend(other, fresh, 10) == b
     assert recommend(s, fresh, 10) == a
 
@@ -224,3 +226,38 @@ def test_basket_cooccurrence_is_the_recency_weighted_neighbour_sum(artifacts):
         assert x == pytest.approx(expected.get(p, 0.0) / sum(recency), abs=1e-12)
     for p in expected:  # every neighbour is a candidate unless it is in the basket
         assert p in got or p in basket
+
+
+def _deep_size(obj: object, seen: set[int]) -> int:
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes + sys.getsizeof(np.zeros(0))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(_deep_size(k, seen) + _deep_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, tuple | list):
+        size += sum(_deep_size(x, seen) for x in obj)
+    elif hasattr(obj, "__slots__"):
+        size += sum(_deep_size(getattr(obj, a), seen) for a in obj.__slots__ if hasattr(obj, a))
+    return size
+
+
+def test_view_size_estimate_tracks_what_the_view_holds(artifacts):
+    # The view memo's byte budget relies on UserView.nbytes(): it must follow the real size.
+    ratios = []
+    for u in artifacts.known_users():
+        view = user_view(artifacts.seed_state(u), artifacts.aisle, artifacts.n_aisles)
+        ratios.append(view.nbytes() / _deep_size(view, set()))
+    assert 0.8 < float(np.median(ratios)) < 1.25
+    assert min(ratios) > 0.4 and max(ratios) < 1.5
+
+
+def test_view_memo_keeps_to_its_byte_budget(artifacts):
+    memo = new_view_memo()
+    memo.max_bytes = 600_000
+    users = artifacts.known_users()
+    for u in users:
+        user_view(artifacts.seed_state(u), artifacts.aisle, artifacts.n_aisles, memo)
+    assert 1 < len(memo) < len(users) and memo.nbytes <= 600_000

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 
-from scorers.queryindex import N_SEARCH_CANDIDATES, query_index
+from scorers.queryindex import N_SEARCH_CANDIDATES, new_query_memo, query_index
 
 
 def _postings(art, token: str) -> set[int]:
@@ -38,11 +36,15 @@ def test_candidates_are_the_most_popular_matches_of_each_word_and_of_the_head(ar
 
 
 def test_memo_reuses_the_resolved_query_and_drops_the_least_recently_used(artifacts):
-    memo: OrderedDict = OrderedDict()
+    memo = new_query_memo()
     first = query_index(artifacts, "milk", memo)
     query_index(artifacts, "bread", memo)
     assert query_index(artifacts, "milk", memo) is first
     assert list(memo) == ["bread", "milk"]
+    assert memo.nbytes == first.nbytes() + memo.get("bread", lambda: None).nbytes()
+    memo.max_bytes = first.nbytes() + 1  # room for one query: the least recently used goes
+    query_index(artifacts, "eggs", memo)
+    assert list(memo) == ["eggs"]
 
 
 def test_a_query_of_unknown_words_matches_nothing_and_adds_no_candidates(artifacts):

@@ -22,7 +22,7 @@ the lift of one method over another (same users drawn for both in every replicat
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -157,27 +157,46 @@ def bootstrap_ci(
     >>> bootstrap_ci({1: [1.0], 2: [1.0]})
     (1.0, 1.0)
     """
+    _check_bootstrap(n_boot, alpha)
+    if statistic not in ("events", "users"):
+        raise ConfigError(f"statistic must be 'events' or 'users', got {statistic!r}")
+    sums, counts = _sums_counts(per_user)
+    means = sums / counts
+    if statistic == "events":
+        return _percentile_ci(
+            len(counts), n_boot, seed, alpha, lambda idx: sums[idx].sum(1) / counts[idx].sum(1)
+        )
+    return _percentile_ci(len(counts), n_boot, seed, alpha, lambda idx: means[idx].mean(1))
+
+
+def _check_bootstrap(n_boot: int, alpha: float) -> None:
     if n_boot <= 0:
         raise ConfigError(f"n_boot must be positive, got {n_boot}")
     if not 0.0 < alpha < 1.0:
         raise ConfigError(f"alpha must be between 0 and 1, got {alpha}")
-    if statistic not in ("events", "users"):
-        raise ConfigError(f"statistic must be 'events' or 'users', got {statistic!r}")
-    sums, counts = _sums_counts(per_user)
-    n = len(counts)
+
+
+def _percentile_ci(
+    n: int,
+    n_boot: int,
+    seed: int,
+    alpha: float,
+    statistic: Callable[[np.ndarray], np.ndarray],
+) -> tuple[float, float]:
+    """Percentile interval of ``statistic`` over ``n_boot`` resamples of ``n`` users: it gets
+    a ``(replicates, n)`` array of user indices and returns one value per replicate (NaN to
+    leave a replicate out). ``(nan, nan)`` when no replicate is left."""
     if n == 0:
         return (math.nan, math.nan)
-    means = sums / counts
     rng = np.random.default_rng(seed)
     stats = np.empty(n_boot, dtype=np.float64)
     chunk = max(1, _MAX_DRAWS_PER_CHUNK // n)
     for start in range(0, n_boot, chunk):
         rows = min(chunk, n_boot - start)
-        idx = rng.integers(0, n, size=(rows, n))
-        if statistic == "events":
-            stats[start : start + rows] = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
-        else:
-            stats[start : start + rows] = means[idx].mean(axis=1)
+        stats[start : start + rows] = statistic(rng.integers(0, n, size=(rows, n)))
+    stats = stats[~np.isnan(stats)]
+    if len(stats) == 0:
+        return (math.nan, math.nan)
     lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
     return (float(lo), float(hi))
 
@@ -208,10 +227,7 @@ def bootstrap_ratio_ci(
     ...
     ValueError: paired bootstrap needs the same users and events in both: {1: 1} vs {1: 1, 2: 1}
     """
-    if n_boot <= 0:
-        raise ConfigError(f"n_boot must be positive, got {n_boot}")
-    if not 0.0 < alpha < 1.0:
-        raise ConfigError(f"alpha must be between 0 and 1, got {alpha}")
+    _check_bootstrap(n_boot, alpha)
     shape_a = {u: len(v) for u, v in per_user_a.items() if len(v)}
     shape_b = {u: len(v) for u, v in per_user_b.items() if len(v)}
     if shape_a != shape_b:
@@ -219,22 +235,12 @@ def bootstrap_ratio_ci(
             f"paired bootstrap needs the same users and events in both: {shape_a} vs {shape_b}"
         )
     users = sorted(shape_a)
-    n = len(users)
-    if n == 0:
-        return (math.nan, math.nan)
     sums_a = np.array([math.fsum(per_user_a[u]) for u in users], dtype=np.float64)
     sums_b = np.array([math.fsum(per_user_b[u]) for u in users], dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    stats = np.empty(n_boot, dtype=np.float64)
-    chunk = max(1, _MAX_DRAWS_PER_CHUNK // n)
-    for start in range(0, n_boot, chunk):
-        rows = min(chunk, n_boot - start)
-        idx = rng.integers(0, n, size=(rows, n))
-        den = sums_b[idx].sum(axis=1)
+
+    def ratio(idx: np.ndarray) -> np.ndarray:
+        den = sums_b[idx].sum(1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            stats[start : start + rows] = np.where(den > 0, sums_a[idx].sum(axis=1) / den, np.nan)
-    stats = stats[~np.isnan(stats)]
-    if len(stats) == 0:
-        return (math.nan, math.nan)
-    lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
-    return (float(lo), float(hi))
+            return np.where(den > 0, sums_a[idx].sum(1) / den, np.nan)
+
+    return _percentile_ci(len(users), n_boot, seed, alpha, ratio)

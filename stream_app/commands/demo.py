@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import socket
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
+from schemas.errors import ConfigError
 from stream_app.settings import Settings
 
 FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "instacart"
+
+DEMO_PREFIX = "demo"
 
 DESCRIPTION = """\
 Run the whole pipeline on real Kafka and Redis:
   1. services up (Kafka KRaft + Redis, reused when already running);
   2. read the sample orders and catalog (default: the bundled tests/fixtures/instacart);
-  3. build the batch artifacts from each user's historical orders (all but the last one) and
-     seed Redis with the fallback and a batch answer per known user;
+  3. build the batch artifacts from each user's historical orders (all but the last one) into
+     the demo's own folder (STREAM_APP_STATE_DIR/demo/artifacts) and seed Redis with the
+     fallback and a batch answer per known user under the demo's own key prefix (--prefix,
+     default demo), so your own `stream-app build` (artifacts and reco:* answers) is untouched;
   4. start a worker (subprocess) on topics of its own (demo-<run>-*);
   5. replay the users' last orders as events (cart adds, synthetic searches, checkouts);
   6. show a few users' recommendations before their events, with the basket open (before the
@@ -33,29 +40,106 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--orders", type=Path, default=FIXTURE / "orders.csv", metavar="CSV")
-    p.add_argument("--catalog", type=Path, default=FIXTURE, metavar="DIR")
-    p.add_argument("--users", type=int, default=3, help="how many users to show (default 3)")
+    p.add_argument(
+        "--orders",
+        type=Path,
+        default=FIXTURE / "orders.csv",
+        metavar="CSV",
+        help="orders file in Instacart format (default: the bundled 25-user sample)",
+    )
+    p.add_argument(
+        "--catalog",
+        type=Path,
+        default=FIXTURE,
+        metavar="DIR",
+        help="folder with products.csv, aisles.csv, departments.csv (default: the bundled one)",
+    )
+    p.add_argument(
+        "--users", type=_positive_int, default=3, help="how many users to show (default 3)"
+    )
     p.add_argument(
         "--search-rate",
         type=float,
         default=0.3,
         help="synthetic searches per cart add in the replayed orders (default 0.3)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed of the synthetic searches (same seed, same events; default 0)",
+    )
+    p.add_argument(
+        "--prefix",
+        default=DEMO_PREFIX,
+        help=f"Redis key prefix of the demo's answers (default {DEMO_PREFIX}, keys "
+        f"{DEMO_PREFIX}:<user_id>); must differ from STREAM_APP_RECO_PREFIX",
+    )
     p.add_argument("--keep-topics", action="store_true", help="do not delete the run's topics")
     p.set_defaults(func=run)
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def _show(title: str, body: dict) -> None:
+def utc_time(ts_ms: int) -> str:
+    """An event time (epoch ms) as a UTC date-time; 0 means the answer reflects no event.
+
+    >>> utc_time(1510657740000)
+    '2017-11-14 11:09:00 UTC'
+    >>> utc_time(0)
+    'no events yet'
+    """
+    if ts_ms <= 0:
+        return "no events yet"
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def show_lines(body: dict) -> list[str]:
+    """``get``'s rendering of an answer, with the event time as a UTC date-time."""
     from stream_app.commands.get import render
 
+    lines = render(body).splitlines()
+    raw = f"reflects events up to ts={body['event_ts']}"
+    if lines and lines[0].endswith(raw):
+        ts = body["event_ts"]
+        text = "reflects no events yet" if ts <= 0 else f"reflects events up to {utc_time(ts)}"
+        lines[0] = lines[0][: -len(raw)] + text
+    return lines
+
+
+def worker_summary(baseline: dict[str, int], final: dict[str, int]) -> str:
+    """What the worker did between two ``/pipeline/stats`` readings, in words."""
+    d = {k: final.get(k, 0) - baseline.get(k, 0) for k in ("events", "dead_letters", "answers")}
+    batches = final.get("batches", 0) - baseline.get("batches", 0)
+    late = final.get("late_events", 0) - baseline.get("late_events", 0)
+    text = (
+        f"worker: {d['events']} events applied in {batches} batches, {d['answers']} answers "
+        f"written to Redis, {d['dead_letters']} dead letters; "
+    )
+    if late:
+        return text + (
+            f"{late} events arrived out of event-time order and were put back in order "
+            f"(at most {final.get('max_late_ms', 0)} ms late)"
+        )
+    return text + "every event arrived in event-time order"
+
+
+def _show(title: str, body: dict) -> None:
     _say(f"  -- {title}")
-    for line in render(body).splitlines():
+    for line in show_lines(body):
         _say(f"     {line}")
 
 
@@ -70,19 +154,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from stream_app.serving import Reader
     from stream_app.workerproc import WorkerProcess, remove_run
 
+    base = settings
+    settings = demo_settings(base, f"demo-{int(time.time())}", args.prefix)
+    run_id = settings.app_id
     t_start = time.monotonic()
     _say("== 1. services")
-    services_up(settings, lambda line: _say(f"   {line}"))
-
-    run_id = f"demo-{int(time.time())}"
-    settings = replace(
-        settings,
-        app_id=run_id,
-        topic_cart_adds=f"{run_id}-cart-adds",
-        topic_searches=f"{run_id}-searches",
-        topic_checkouts=f"{run_id}-checkouts",
-        topic_dead_letters=f"{run_id}-dead-letters",
-    )
+    services_up(base, lambda line: _say(f"   {line}"))
     _say(f"\n== 2. sample: {args.orders} + catalog {args.catalog}")
     catalog = load_catalog(args.catalog)
     orders = read_orders(args.orders)
@@ -145,8 +222,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         _say(
             f"   published at {stats.rate:,.0f} events/s; all {len(by_user)} users' answers "
             f"reflect their last cart add or search {took:.2f}s after the first send "
-            f"(~{len(shopping) / took:,.0f} events/s end to end); worker: {final}"
+            f"(~{len(shopping) / took:,.0f} events/s end to end)"
         )
+        _say(f"   {worker_summary(baseline, final)}")
 
         _say("\n== 6. before and after")
         for user in shown:
@@ -173,11 +251,42 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         reader.close()
         if not args.keep_topics:
             remove_run(settings, _say)
+        _say(f"\n== worker stopped (exit {code}); demo took {time.monotonic() - t_start:.0f}s.")
         _say(
-            f"\n== worker stopped (exit {code}); demo took {time.monotonic() - t_start:.0f}s. "
-            f"Try: stream-app get {shown[0] if shown else 1}"
+            f"   The demo's answers stay in Redis under {settings.reco_prefix}:* and its "
+            f"artifacts in {settings.artifacts_dir}; read one with\n     "
+            + get_command(settings, shown[0] if shown else 1)
         )
     return 0 if ok else 1
+
+
+def get_command(settings: Settings, user: int) -> str:
+    """The shell command that reads the demo's answer of ``user`` (fresh clone: no venv on PATH)."""
+    return (
+        f"STREAM_APP_RECO_PREFIX={shlex.quote(settings.reco_prefix)} "
+        f"STREAM_APP_ARTIFACTS_DIR={shlex.quote(str(settings.artifacts_dir))} "
+        f".venv/bin/stream-app get {user}"
+    )
+
+
+def demo_settings(settings: Settings, run_id: str, prefix: str) -> Settings:
+    """The demo's own namespace: consumer group and topics of this run, and an artifacts folder
+    and Redis key prefix of the demo's, so a user's own build is never overwritten."""
+    if prefix == settings.reco_prefix:
+        raise ConfigError(
+            f"--prefix {prefix!r} is STREAM_APP_RECO_PREFIX, where your own answers live; "
+            "the demo needs a prefix of its own"
+        )
+    return replace(
+        settings,
+        app_id=run_id,
+        artifacts_dir=settings.state_dir / "demo" / "artifacts",
+        reco_prefix=prefix,
+        topic_cart_adds=f"{run_id}-cart-adds",
+        topic_searches=f"{run_id}-searches",
+        topic_checkouts=f"{run_id}-checkouts",
+        topic_dead_letters=f"{run_id}-dead-letters",
+    )
 
 
 def _wait_answers(reader, last_ts: dict[int, int], timeout_s: float) -> set[int]:

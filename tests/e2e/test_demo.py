@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -21,17 +22,23 @@ def test_demo_shows_answers_before_and_after_the_replayed_orders(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    prefix = f"e2e-{uuid.uuid4().hex[:8]}"
+    run = uuid.uuid4().hex[:8]
+    prefix = f"e2e-demo-{run}"
+    own_prefix = f"e2e-own-{run}"  # stands for a user's own build, which the demo must not touch
+    own_artifacts = tmp_path / "own-artifacts"
+    own_artifacts.mkdir()
+    (own_artifacts / "sentinel").write_text("mine")
     env = {
         **os.environ,
         "STREAM_APP_WEB_PORT": str(port),
-        "STREAM_APP_RECO_PREFIX": prefix,
-        "STREAM_APP_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        "STREAM_APP_RECO_PREFIX": own_prefix,
+        "STREAM_APP_ARTIFACTS_DIR": str(own_artifacts),
+        "STREAM_APP_STATE_DIR": str(tmp_path / "state"),
         "STREAM_APP_KAFKA_BOOTSTRAP": live_services.kafka_bootstrap,
         "STREAM_APP_REDIS_URL": live_services.redis_url,
     }
     done = subprocess.run(
-        [sys.executable, "-m", "stream_app", "demo", "--users", "2"],
+        [sys.executable, "-m", "stream_app", "demo", "--users", "2", "--prefix", prefix],
         env=env,
         capture_output=True,
         text=True,
@@ -46,11 +53,27 @@ def test_demo_shows_answers_before_and_after_the_replayed_orders(
     assert out.count(": stream, model") == 4  # during and after: answers from the worker
     assert "all 25 users' answers reflect their last cart add or search" in out
     assert "worker stopped (exit 0)" in out
+    # curated output: a sentence about the worker, UTC event times, no raw dicts or epoch ms
+    assert re.search(r"worker: \d+ events applied in \d+ batches, \d+ answers written", out)
+    assert "{'events'" not in out and "ts=" not in out
+    assert re.search(r"reflects events up to 2017-\d\d-\d\d \d\d:\d\d:\d\d UTC", out)
+    demo_artifacts = tmp_path / "state" / "demo" / "artifacts"
+    assert (
+        f"STREAM_APP_RECO_PREFIX={prefix} STREAM_APP_ARTIFACTS_DIR={demo_artifacts} "
+        ".venv/bin/stream-app get " in out
+    )
 
+    # the demo wrote to its own artifacts folder and key prefix, never to the user's
+    assert sorted(p.name for p in own_artifacts.iterdir()) == ["sentinel"]
+    assert any(demo_artifacts.iterdir())
     import redis
 
     client = redis.Redis.from_url(live_services.redis_url)
     try:
-        client.delete(*(client.keys(f"{prefix}:*") or ["-"]))
+        assert client.keys(f"{own_prefix}:*") == []
+        demo_keys = client.keys(f"{prefix}:*")
+        assert f"{prefix}:fallback".encode() in demo_keys
+        assert len(demo_keys) > 25  # the fallback and every sample user's answer
+        client.delete(*demo_keys)
     finally:
         client.close()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stream_app.commands._inputs import add_orders_and_catalog
+from stream_app.commands._outputs import CREATES_PARENTS, check_output_dir
 from stream_app.settings import Settings
 
 __all__ = ["BuildSummary", "build_and_seed", "register", "run"]
@@ -45,8 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_orders_and_catalog(p)
-    p.add_argument("--out", type=Path, metavar="DIR", help="artifacts folder")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help=f"artifacts folder (default: STREAM_APP_ARTIFACTS_DIR; {CREATES_PARENTS})",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar while seeding Redis")
     p.set_defaults(func=run)
 
 
@@ -105,6 +111,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.catalog import load_catalog
     from schemas.instacart import read_orders
 
+    check_output_dir(
+        args.out or settings.artifacts_dir, "--out" if args.out else "STREAM_APP_ARTIFACTS_DIR"
+    )
     catalog = load_catalog(args.catalog)
     orders = read_orders(args.orders)
     print(f"read {len(orders)} orders and {len(catalog)} products")

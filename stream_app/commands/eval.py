@@ -18,6 +18,7 @@ from scorers.artifacts import build_artifacts
 from scorers.evaluation.summary import LIFT_BASELINE
 from scorers.model import DEFAULT_MODEL_PATH, LinearModel, default_model
 from stream_app.commands._inputs import add_orders_and_catalog
+from stream_app.commands._outputs import CREATES_PARENTS, check_output_dir, check_output_file
 from stream_app.settings import Settings
 
 __all__ = ["ONLINE_LR", "format_table", "register", "run"]
@@ -84,14 +85,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also run streaming_online (river keeps learning from the stream)",
     )
     p.add_argument(
-        "--json", type=Path, default=None, metavar="OUT", help="write the result dict as JSON"
+        "--json",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help=f"write the result dict as JSON ({CREATES_PARENTS})",
     )
     p.add_argument(
         "--report",
         type=Path,
         default=None,
         metavar="DIR",
-        help="write an HTML report with plots (matplotlib)",
+        help=f"write an HTML report with plots (matplotlib) into DIR ({CREATES_PARENTS})",
     )
     p.set_defaults(func=run)
 
@@ -155,6 +160,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"--k must be positive, got {args.k}")
     if args.test_orders <= 0:
         raise ConfigError(f"--test-orders must be positive, got {args.test_orders}")
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.report:
+        check_output_dir(args.report, "--report")
     started = time.perf_counter()
     catalog = load_catalog(args.catalog)
     orders = read_orders(args.orders)

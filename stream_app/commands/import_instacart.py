@@ -17,6 +17,7 @@ from schemas.errors import ConfigError, InvalidData
 from schemas.events import Event, Search, encode
 from schemas.instacart import Order, orders_to_events, read_orders
 from stream_app.commands._inputs import add_orders_and_catalog
+from stream_app.commands._outputs import CREATES_PARENTS, check_output_file
 from stream_app.settings import Settings
 
 __all__ = ["register", "run", "summarize"]
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         required=True,
         metavar="LOG.jsonl",
-        help="event log to write (replaced if it exists)",
+        help=f"event log to write (replaced if it exists; {CREATES_PARENTS})",
     )
     p.add_argument(
         "--search-rate",
@@ -109,6 +110,7 @@ def summarize(orders: list[Order], events: list[Event]) -> str:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Read the catalog and orders, convert, write the log, print a summary."""
+    check_output_file(args.out, "--out")
     t0 = time.perf_counter()
     catalog = load_catalog(args.catalog)
     orders = _select_users(read_orders(args.orders), args.users)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from stream_app.commands._outputs import CREATES_PARENTS, check_output_file
 from stream_app.settings import Settings
 
 
@@ -19,7 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             "new message. Invalid values are counted and left out."
         ),
     )
-    p.add_argument("--out", type=Path, required=True, metavar="LOG.jsonl")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="LOG.jsonl",
+        help=f"event log to write (replaced if it exists; {CREATES_PARENTS})",
+    )
     p.add_argument(
         "--timeout",
         type=float,
@@ -34,6 +41,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Record and summarise."""
     from stream_app.replay import record
 
+    check_output_file(args.out, "--out")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     n, skipped = record(settings, args.out, timeout_s=args.timeout)
     print(f"wrote {n} events to {args.out}")
     if skipped:

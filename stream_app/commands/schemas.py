@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 
 from schemas.jsonschema import all_schemas
+from stream_app.commands._outputs import CREATES_PARENTS, check_output_dir
 from stream_app.settings import Settings
 
 
@@ -24,13 +25,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     verbs = p.add_subparsers(dest="schemas_command", metavar="VERB", required=True)
     export = verbs.add_parser("export", help="write the schema files to a folder")
-    export.add_argument("--out", type=Path, required=True, help="folder to write into")
+    export.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help=f"folder to write into ({CREATES_PARENTS})",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Write every schema as ``DIR/<name>.schema.json``."""
     out: Path = args.out
+    check_output_dir(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     for name, schema in all_schemas().items():
         path = out / name

@@ -11,6 +11,7 @@ from schemas.catalog import load_catalog
 from schemas.errors import ConfigError
 from schemas.instacart import read_orders, split_test_orders
 from stream_app.commands._inputs import add_orders_and_catalog
+from stream_app.commands._outputs import CREATES_PARENTS, check_output_file
 from stream_app.settings import Settings
 
 __all__ = ["register", "run"]
@@ -34,7 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_orders_and_catalog(p)
     p.add_argument(
-        "--out", type=Path, required=True, metavar="MODEL", help="model file to write (JSON)"
+        "--out",
+        type=Path,
+        required=True,
+        metavar="MODEL",
+        help=f"model file to write (JSON; {CREATES_PARENTS})",
     )
     p.add_argument(
         "--test-orders",
@@ -76,10 +81,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Train and write the model file."""
-    from scorers.learn import train_model  # river is slow to import: only when training
-
     if args.test_orders < 0 or args.holdout_orders <= 0:
         raise ConfigError("--test-orders must be >= 0 and --holdout-orders > 0")
+    check_output_file(args.out, "--out")
+    from scorers.learn import train_model  # river is slow to import: only when training
+
     t0 = time.perf_counter()
     catalog = load_catalog(args.catalog)
     orders = read_orders(args.orders)

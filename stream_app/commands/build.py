@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.errors import ConfigError
 from stream_app.commands._inputs import add_orders_and_catalog
 from stream_app.commands._outputs import CREATES_PARENTS, check_output_dir
 from stream_app.settings import Settings
@@ -53,6 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"artifacts folder (default: STREAM_APP_ARTIFACTS_DIR; {CREATES_PARENTS})",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar while seeding Redis")
+    p.add_argument(
+        "--test-orders",
+        type=int,
+        default=0,
+        metavar="N",
+        help="build only from each user's orders before their last N, the history, so "
+        "replaying those last N orders (import-instacart --test-orders N) does not count "
+        "them twice (default: 0, all orders)",
+    )
     p.set_defaults(func=run)
 
 
@@ -109,14 +119,19 @@ def build_and_seed(
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Read inputs, build, seed, summarise."""
     from schemas.catalog import load_catalog
-    from schemas.instacart import read_orders
+    from schemas.instacart import read_orders, split_test_orders
 
+    if args.test_orders < 0:
+        raise ConfigError(f"--test-orders must be >= 0, got {args.test_orders}")
     check_output_dir(
         args.out or settings.artifacts_dir, "--out" if args.out else "STREAM_APP_ARTIFACTS_DIR"
     )
     catalog = load_catalog(args.catalog)
     orders = read_orders(args.orders)
     print(f"read {len(orders)} orders and {len(catalog)} products")
+    if args.test_orders:
+        orders = split_test_orders(orders, args.test_orders)[0]
+        print(f"building from {len(orders)} orders (each user's last {args.test_orders} left out)")
     s = build_and_seed(orders, catalog, settings, out_dir=args.out, progress=not args.no_progress)
     print(
         f"built artifacts for {s.users} users and {s.items} items in {s.seconds:.1f}s -> "

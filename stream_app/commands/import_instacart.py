@@ -15,9 +15,10 @@ from tqdm import tqdm
 from schemas.catalog import load_catalog
 from schemas.errors import ConfigError, InvalidData
 from schemas.events import Event, Search, encode
-from schemas.instacart import Order, orders_to_events, read_orders
+from schemas.instacart import Order, orders_to_events, read_orders, split_test_orders
 from stream_app.commands._inputs import add_orders_and_catalog
 from stream_app.commands._outputs import CREATES_PARENTS, check_output_file
+from stream_app.replay import recent_events
 from stream_app.settings import Settings
 
 __all__ = ["register", "run", "summarize"]
@@ -70,6 +71,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="only the first N users (smallest user ids); default: all",
     )
+    p.add_argument(
+        "--test-orders",
+        type=int,
+        default=0,
+        metavar="N",
+        help="export only each user's last N orders, the ones `build --test-orders N` left "
+        "out, timed as the continuation of the user's history (default: 0, all orders)",
+    )
     p.set_defaults(func=run)
 
 
@@ -110,12 +119,20 @@ def summarize(orders: list[Order], events: list[Event]) -> str:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Read the catalog and orders, convert, write the log, print a summary."""
+    if args.test_orders < 0:
+        raise ConfigError(f"--test-orders must be >= 0, got {args.test_orders}")
     check_output_file(args.out, "--out")
     t0 = time.perf_counter()
     catalog = load_catalog(args.catalog)
     orders = _select_users(read_orders(args.orders), args.users)
     t1 = time.perf_counter()
-    events = orders_to_events(orders, catalog, search_rate=args.search_rate, seed=args.seed)
+    if args.test_orders:
+        # timed as a continuation of each user's history, not restarting their clock
+        _, test = split_test_orders(orders, args.test_orders)
+        events = recent_events(orders, test, catalog, search_rate=args.search_rate, seed=args.seed)
+        orders = test
+    else:
+        events = orders_to_events(orders, catalog, search_rate=args.search_rate, seed=args.seed)
     t2 = time.perf_counter()
     out: Path = args.out
     tmp = out.with_name(out.name + ".tmp")

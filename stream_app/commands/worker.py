@@ -6,7 +6,7 @@ import argparse
 import socket
 from dataclasses import replace
 
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, InvalidData
 from stream_app.settings import Settings
 
 DESCRIPTION = """\
@@ -50,8 +50,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 f"port {settings.web_port} on {settings.web_host} is taken (another worker?); "
                 "use --web-port or STREAM_APP_WEB_PORT"
             )
+    try:  # before Kafka: a worker without artifacts should say so at once
+        artifacts = Artifacts.load(settings.artifacts_dir)
+    except InvalidData as exc:
+        raise InvalidData(
+            f"{exc} (STREAM_APP_ARTIFACTS_DIR); run `stream-app build` first"
+        ) from exc
     provision_topics(settings)
-    artifacts = Artifacts.load(settings.artifacts_dir)
     if settings.model_path is not None:
         artifacts = artifacts.with_model(LinearModel.load(settings.model_path))
     app = create_app(settings, artifacts=artifacts)

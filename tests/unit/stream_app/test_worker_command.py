@@ -1,0 +1,34 @@
+"""`stream-app worker` without built artifacts: a one-line error that says what to run."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+import stream_app.services
+from stream_app.cli import main
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_missing_artifacts_say_run_build_first_before_kafka(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_kafka(*_a: object, **_k: object) -> None:
+        raise AssertionError("topics must not be provisioned without artifacts")
+
+    monkeypatch.setattr(stream_app.services, "provision_topics", no_kafka)
+    missing = tmp_path / "no-artifacts"
+    monkeypatch.setenv("STREAM_APP_ARTIFACTS_DIR", str(missing))
+    assert main(["worker", "--web-port", str(_free_port())]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("stream-app worker: error: cannot load artifacts from ")
+    assert str(missing) in lines[0]
+    assert lines[0].endswith("run `stream-app build` first")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.errors import ServiceError
+from schemas.errors import ConfigError, ServiceError
 from stream_app.services.kafka import (
     KafkaLayout,
     kafka_answers,
@@ -100,6 +100,26 @@ def _redis_addr(url: str) -> Address:
 
     parts = urlsplit(url)
     return Address(parts.hostname or "localhost", parts.port or 6379)
+
+
+def _recorded_address(name: str, klayout: KafkaLayout, rlayout: RedisLayout) -> Address | None:
+    """Where our last started Kafka/Redis listens, from the config ``up`` wrote for it."""
+    try:
+        if name == "kafka":
+            for line in klayout.properties.read_text().splitlines():
+                if line.startswith("advertised.listeners="):
+                    return Address.parse(line.split("=", 1)[1])
+        else:
+            for line in rlayout.conf.read_text().splitlines():
+                if line.startswith("port "):
+                    return Address("localhost", int(line.split()[1]))
+    except (OSError, ValueError, ServiceError, ConfigError):
+        return None
+    return None
+
+
+def _same_place(a: Address, b: Address) -> bool:
+    return a.port == b.port and (a.host == b.host or (a.is_local and b.is_local))
 
 
 def _controller_port(settings: Settings, broker: Address) -> int:
@@ -320,6 +340,7 @@ def services_down(
 def services_status(settings: Settings, say: Say = print) -> list[ServiceReport]:
     """What runs where: ours (with pid and log), somebody else's, or nothing."""
     _, klayout, rlayout = _layouts(settings)
+    variables = {"kafka": "STREAM_APP_KAFKA_BOOTSTRAP", "redis": "STREAM_APP_REDIS_URL"}
     checks = (
         (
             "kafka",
@@ -342,7 +363,14 @@ def services_status(settings: Settings, say: Say = print) -> list[ServiceReport]
     for name, address, addr, pid_file, log, probe in checks:
         proc = read_owned(pid_file)
         info = probe() if port_open(addr) else None
-        if info is not None and proc is not None:
+        where = _recorded_address(name, klayout, rlayout) if proc is not None else None
+        if where is not None and not _same_place(where, addr):
+            # ours runs, but elsewhere than the settings say: name the mismatch, not a hang
+            report = ServiceReport(name, address, "reused" if info else "absent", proc.pid, log)
+            text = f"ours (pid {proc.pid}) runs at {where}, but {variables[name]} is {address}"
+            if info is not None:
+                text += f"; something not started by stream-app answers at {addr}"
+        elif info is not None and proc is not None:
             report = ServiceReport(name, address, "running", proc.pid, log)
             text = (
                 f"running at {address} (started by stream-app, pid {proc.pid}); log: {_show(log)}"

@@ -1,0 +1,80 @@
+"""`services status` names an address mismatch between our running service and the settings."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from stream_app.services import services_status
+from stream_app.services.kafka import KafkaLayout
+from stream_app.services.procs import read_owned, spawn, stop
+from stream_app.services.redis import RedisLayout
+from stream_app.settings import Settings
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def ours(tmp_path: Path):
+    """A process of ours recorded in both pid files (nothing listens anywhere)."""
+    state = tmp_path / "state"
+    klayout, rlayout = KafkaLayout(state / "kafka"), RedisLayout(state / "redis")
+    klayout.root.mkdir(parents=True)
+    rlayout.root.mkdir(parents=True)
+    marker = str(tmp_path)
+    argv = [sys.executable, "-c", "import time; time.sleep(60)", marker]
+    kproc = spawn(argv, log_file=tmp_path / "k.log", pid_file=klayout.pid_file, marker=marker)
+    rproc = spawn(argv, log_file=tmp_path / "r.log", pid_file=rlayout.pid_file, marker=marker)
+    yield state, klayout, rlayout, kproc.pid, rproc.pid
+    for layout in (klayout, rlayout):
+        proc = read_owned(layout.pid_file)
+        if proc is not None:
+            stop(proc, layout.pid_file, grace_s=5)
+
+
+def test_status_says_where_ours_runs_when_the_settings_point_elsewhere(ours) -> None:
+    state, klayout, rlayout, kpid, rpid = ours
+    started_k, started_r = _closed_port(), _closed_port()
+    klayout.properties.write_text(f"advertised.listeners=PLAINTEXT://localhost:{started_k}\n")
+    rlayout.conf.write_text(f"port {started_r}\nbind 127.0.0.1 -::1\n")
+    configured_k, configured_r = _closed_port(), _closed_port()
+    settings = Settings(
+        state_dir=state,
+        kafka_bootstrap=f"localhost:{configured_k}",
+        redis_url=f"redis://localhost:{configured_r}/0",
+    )
+    lines: list[str] = []
+    reports = services_status(settings, say=lines.append)
+    assert lines[0] == (
+        f"kafka: ours (pid {kpid}) runs at localhost:{started_k}, "
+        f"but STREAM_APP_KAFKA_BOOTSTRAP is localhost:{configured_k}"
+    )
+    assert lines[1] == (
+        f"redis: ours (pid {rpid}) runs at localhost:{started_r}, "
+        f"but STREAM_APP_REDIS_URL is redis://localhost:{configured_r}/0"
+    )
+    assert not any(r.answering for r in reports)
+
+
+def test_status_at_the_recorded_address_still_says_it_does_not_answer_yet(ours) -> None:
+    state, klayout, rlayout, kpid, _ = ours
+    port = _closed_port()
+    klayout.properties.write_text(f"advertised.listeners=PLAINTEXT://localhost:{port}\n")
+    rlayout.conf.write_text(f"port {_closed_port()}\n")
+    settings = Settings(
+        state_dir=state,
+        kafka_bootstrap=f"127.0.0.1:{port}",
+        redis_url=f"redis://localhost:{_closed_port()}/0",
+    )
+    lines: list[str] = []
+    services_status(settings, say=lines.append)
+    assert lines[0] == (
+        f"kafka: pid {kpid} (ours) is running but does not answer yet at 127.0.0.1:{port}"
+    )

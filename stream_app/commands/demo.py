@@ -7,7 +7,6 @@ import shlex
 import socket
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas.errors import ConfigError
@@ -94,30 +93,11 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def utc_time(ts_ms: int) -> str:
-    """An event time (epoch ms) as a UTC date-time; 0 means the answer reflects no event.
-
-    >>> utc_time(1510657740000)
-    '2017-11-14 11:09:00 UTC'
-    >>> utc_time(0)
-    'no events yet'
-    """
-    if ts_ms <= 0:
-        return "no events yet"
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def show_lines(body: dict) -> list[str]:
-    """``get``'s rendering of an answer, with the event time as a UTC date-time."""
+    """``get``'s rendering of an answer, as lines."""
     from stream_app.commands.get import render
 
-    lines = render(body).splitlines()
-    raw = f"reflects events up to ts={body['event_ts']}"
-    if lines and lines[0].endswith(raw):
-        ts = body["event_ts"]
-        text = "reflects no events yet" if ts <= 0 else f"reflects events up to {utc_time(ts)}"
-        lines[0] = lines[0][: -len(raw)] + text
-    return lines
+    return render(body).splitlines()
 
 
 def worker_summary(baseline: dict[str, int], final: dict[str, int]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import orjson
 
@@ -36,12 +37,35 @@ def product_names(settings: Settings) -> Callable[[int], str]:
         return lambda _pid: ""
 
 
+def utc_time(ts_ms: int) -> str:
+    """An event time (epoch ms) as a UTC date-time; 0 means the answer reflects no event.
+
+    >>> utc_time(1510657740000)
+    '2017-11-14 11:09:00 UTC'
+    >>> utc_time(0)
+    'no events yet'
+    """
+    if ts_ms <= 0:
+        return "no events yet"
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def render(body: dict) -> str:
-    """Human-readable text of a served answer (``Served.to_dict`` with names)."""
+    """Human-readable text of a served answer (``Served.to_dict`` with names).
+
+    >>> print(render({"user_id": 7, "fallback": True, "source": "fallback", "model": "m",
+    ...               "age_ms": 1500, "event_ts": 0,
+    ...               "items": [{"product_id": 24852, "score": 1.0, "reason": "popular right now",
+    ...                          "name": "Banana"}]}))
+    user 7: fallback (no answer of their own yet), model m, updated 1.5s ago, reflects no events yet
+      1. Banana  [24852, 1.000]  popular right now
+    """
     who = "fallback (no answer of their own yet)" if body["fallback"] else body["source"]
+    ts = body["event_ts"]
+    seen = "reflects no events yet" if ts <= 0 else f"reflects events up to {utc_time(ts)}"
     lines = [
         f"user {body['user_id']}: {who}, model {body['model']}, "
-        f"updated {body['age_ms'] / 1000:.1f}s ago, reflects events up to ts={body['event_ts']}"
+        f"updated {body['age_ms'] / 1000:.1f}s ago, {seen}"
     ]
     for rank, item in enumerate(body["items"], start=1):
         name = item.get("name") or f"product {item['product_id']}"

@@ -122,6 +122,31 @@ def _same_place(a: Address, b: Address) -> bool:
     return a.port == b.port and (a.host == b.host or (a.is_local and b.is_local))
 
 
+_ADDRESS_VARIABLES = {"kafka": "STREAM_APP_KAFKA_BOOTSTRAP", "redis": "STREAM_APP_REDIS_URL"}
+
+
+def _check_same_address(settings: Settings, klayout: KafkaLayout, rlayout: RedisLayout) -> None:
+    """``up`` with other addresses than the ones our running services were started on would
+    wait for a service that is not there (and a second broker cannot share the data dir)."""
+    for name, pid_file, addr, configured in (
+        (
+            "kafka",
+            klayout.pid_file,
+            Address.parse(settings.kafka_bootstrap),
+            settings.kafka_bootstrap,
+        ),
+        ("redis", rlayout.pid_file, _redis_addr(settings.redis_url), settings.redis_url),
+    ):
+        proc = read_owned(pid_file)
+        where = _recorded_address(name, klayout, rlayout) if proc is not None else None
+        if where is not None and not _same_place(where, addr):
+            raise ServiceError(
+                f"{name}: ours (pid {proc.pid}) already runs at {where}, but "
+                f"{_ADDRESS_VARIABLES[name]} is {configured}; set it back, or stop ours first "
+                "(`stream-app services down` with the settings it was started with)"
+            )
+
+
 def _controller_port(settings: Settings, broker: Address) -> int:
     return settings.kafka_controller_port or broker.port + 1
 
@@ -199,6 +224,7 @@ def _up_locked(
     deadline = t0 + settings.service_timeout_s
 
     # --- decide, then start what is missing (both start before we wait for either) ---
+    _check_same_address(settings, klayout, rlayout)
     if read_owned(rlayout.pid_file) is None and raddr.is_local and not port_open(raddr):
         find_redis_server(say)  # fail (or apt-get install) before a JVM is started
     kproc = read_owned(klayout.pid_file)
@@ -340,7 +366,6 @@ def services_down(
 def services_status(settings: Settings, say: Say = print) -> list[ServiceReport]:
     """What runs where: ours (with pid and log), somebody else's, or nothing."""
     _, klayout, rlayout = _layouts(settings)
-    variables = {"kafka": "STREAM_APP_KAFKA_BOOTSTRAP", "redis": "STREAM_APP_REDIS_URL"}
     checks = (
         (
             "kafka",
@@ -367,7 +392,8 @@ def services_status(settings: Settings, say: Say = print) -> list[ServiceReport]
         if where is not None and not _same_place(where, addr):
             # ours runs, but elsewhere than the settings say: name the mismatch, not a hang
             report = ServiceReport(name, address, "reused" if info else "absent", proc.pid, log)
-            text = f"ours (pid {proc.pid}) runs at {where}, but {variables[name]} is {address}"
+            variable = _ADDRESS_VARIABLES[name]
+            text = f"ours (pid {proc.pid}) runs at {where}, but {variable} is {address}"
             if info is not None:
                 text += f"; something not started by stream-app answers at {addr}"
         elif info is not None and proc is not None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stream_app.services import services_status
+from schemas.errors import ServiceError
+from stream_app.services import services_status, services_up
 from stream_app.services.kafka import KafkaLayout
 from stream_app.services.procs import read_owned, spawn, stop
 from stream_app.services.redis import RedisLayout
@@ -78,3 +79,21 @@ def test_status_at_the_recorded_address_still_says_it_does_not_answer_yet(ours) 
     assert lines[0] == (
         f"kafka: pid {kpid} (ours) is running but does not answer yet at 127.0.0.1:{port}"
     )
+
+
+def test_up_refuses_other_addresses_than_ours_runs_at(ours) -> None:
+    # `up` would otherwise wait for a service that is not there, or start a second broker on
+    # the same data dir
+    state, klayout, rlayout, kpid, _ = ours
+    started = _closed_port()
+    klayout.properties.write_text(f"advertised.listeners=PLAINTEXT://localhost:{started}\n")
+    rlayout.conf.write_text(f"port {_closed_port()}\n")
+    configured = _closed_port()
+    settings = Settings(state_dir=state, kafka_bootstrap=f"localhost:{configured}")
+    with pytest.raises(ServiceError) as err:
+        services_up(settings, say=lambda _line: None)
+    assert str(err.value).startswith(
+        f"kafka: ours (pid {kpid}) already runs at localhost:{started}, "
+        f"but STREAM_APP_KAFKA_BOOTSTRAP is localhost:{configured}; "
+    )
+    assert read_owned(klayout.pid_file) is not None  # ours was left alone

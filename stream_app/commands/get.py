@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -75,14 +76,52 @@ def render(body: dict) -> str:
     return "\n".join(lines)
 
 
+def redacted(url: str) -> str:
+    """A Redis URL fit for a message: any password replaced by ``***``.
+
+    >>> redacted("redis://localhost:6379/0")
+    'redis://localhost:6379/0'
+    >>> redacted("redis://user:secret@cache:6380/1")
+    'redis://user:***@cache:6380/1'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def unreachable(url: str, cause: BaseException) -> str:
+    """The one-line message for a Redis that does not answer, with what to do about it.
+
+    >>> msg = unreachable("redis://localhost:1/0", ConnectionError("Connection\\nrefused."))
+    >>> msg.split(";")[0]
+    'Redis does not answer at redis://localhost:1/0 (Connection refused.)'
+    """
+    why = " ".join(str(cause).split()) or type(cause).__name__
+    return (
+        f"Redis does not answer at {redacted(url)} ({why}); start the services with "
+        "`.venv/bin/stream-app services up` or check STREAM_APP_REDIS_URL"
+    )
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Read one answer and print it."""
+    from redis.exceptions import RedisError
+
+    from schemas.errors import ServiceError
     from stream_app.serving import Reader, parse_user_id
 
     user = parse_user_id(args.user)
     reader = Reader.from_url(settings.redis_url, settings.reco_prefix)
     try:
         served = reader.get(user)
+    except ServiceError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, (RedisError, OSError)):  # not reached, as opposed to no answer
+            raise ServiceError(unreachable(settings.redis_url, cause)) from cause
+        raise
     finally:
         reader.close()
     body = served.to_dict(names=product_names(settings))

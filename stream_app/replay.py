@@ -20,9 +20,11 @@ from schemas.instacart import orders_to_events
 from stream_app.settings import Settings
 
 __all__ = [
+    "CONNECT_TIMEOUT_S",
     "LogReader",
     "Pace",
     "ReplayStats",
+    "kafka_unreachable",
     "publish",
     "recent_events",
     "record",
@@ -117,10 +119,33 @@ class ReplayStats:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
-def _producer(bootstrap: str):  # -> KafkaProducer
+CONNECT_TIMEOUT_S = 30.0
+"""How long a replay waits for the first answer of the Kafka bootstrap servers."""
+
+
+def kafka_unreachable(bootstrap: str, waited_s: float, cause: BaseException) -> str:
+    """The one-line message for a Kafka that does not answer, with what to do about it.
+
+    >>> print(kafka_unreachable("localhost:1", 2, TimeoutError("Unable to\\nbootstrap")))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    Kafka does not answer at localhost:1 after 2 s (TimeoutError: Unable to bootstrap); start the
+    services with `.venv/bin/stream-app services up` or check STREAM_APP_KAFKA_BOOTSTRAP
+    """
+    name, text = type(cause).__name__, " ".join(str(cause).split())
+    why = text if text.startswith(name) else f"{name}: {text}"  # kafka's errors name themselves
+    return (
+        f"Kafka does not answer at {bootstrap} after {waited_s:g} s ({why}); start the services "
+        "with `.venv/bin/stream-app services up` or check STREAM_APP_KAFKA_BOOTSTRAP"
+    )
+
+
+def _producer(bootstrap: str, connect_timeout_s: float = CONNECT_TIMEOUT_S):  # -> KafkaProducer
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    timeouts = {}
+    if "bootstrap_timeout_ms" in KafkaProducer.DEFAULT_CONFIG:  # kafka-python >= 3
+        timeouts["bootstrap_timeout_ms"] = int(connect_timeout_s * 1000)
     try:
         return KafkaProducer(
             bootstrap_servers=bootstrap.split(","),
@@ -128,11 +153,10 @@ def _producer(bootstrap: str):  # -> KafkaProducer
             acks=1,
             linger_ms=5,
             batch_size=64 * 1024,
+            **timeouts,
         )
     except KafkaError as exc:
-        raise ServiceError(
-            f"Kafka does not answer at {bootstrap} ({exc}); run `stream-app services up`"
-        ) from exc
+        raise ServiceError(kafka_unreachable(bootstrap, connect_timeout_s, exc)) from exc
 
 
 def publish(
@@ -143,17 +167,20 @@ def publish(
     total: int | None = None,
     progress: bool = True,
     on_send: Callable[[Event, float], None] | None = None,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> ReplayStats:
     """Publish events in the given order; returns once Kafka acknowledged all of them.
 
     ``on_send(event, wall_s)`` is called right after each event is handed to the producer.
     Raises :class:`ServiceError` if Kafka refused any event (after the others were flushed),
-    naming how many and the first error: a replay never loses events silently.
+    naming how many and the first error: a replay never loses events silently; and
+    :class:`ServiceError` naming the address if Kafka does not answer within
+    ``connect_timeout_s``.
     """
     from kafka.errors import KafkaError
     from tqdm import tqdm
 
-    producer = _producer(settings.kafka_bootstrap)
+    producer = _producer(settings.kafka_bootstrap, connect_timeout_s)
     try:  # fetch topic metadata now, not on the first send of each topic (timed below)
         for name in (settings.topic_cart_adds, settings.topic_searches, settings.topic_checkouts):
             producer.partitions_for(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from stream_app.settings import Settings
@@ -26,6 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     pace.add_argument("--max", action="store_true", help="as fast as possible (default)")
     p.add_argument("--skip-bad", action="store_true", help="skip (and count) bad lines")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up if Kafka does not answer within this time (default: 30)",
+    )
     p.set_defaults(func=run)
 
 
@@ -34,18 +42,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.errors import ConfigError
     from stream_app.replay import LogReader, Pace, publish
 
-    for name in ("speed", "rate"):
+    for name in ("speed", "rate", "connect_timeout"):
         value = getattr(args, name)
         if value is not None and value <= 0:
-            raise ConfigError(f"--{name} must be positive, got {value}")
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
     reader = LogReader(args.log, skip_bad=args.skip_bad)
     events = list(reader)
+    print(
+        f"connecting to Kafka at {settings.kafka_bootstrap} "
+        f"(giving up after {args.connect_timeout:g} s)...",
+        file=sys.stderr,
+        flush=True,
+    )
     stats = publish(
         events,
         settings,
         pace=Pace(args.speed, args.rate),
         total=len(events),
         progress=not args.no_progress,
+        connect_timeout_s=args.connect_timeout,
     )
     topics = ", ".join(f"{t}: {n}" for t, n in sorted(stats.by_topic.items()))
     print(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import time
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +47,46 @@ def test_get_hides_the_redis_password(
     err = capsys.readouterr().err
     assert "s3cret" not in err
     assert f"redis://app:***@127.0.0.1:{port}/0" in err
+
+
+def _log(tmp_path: Path) -> Path:
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"type": "checkout", "event_id": "e1", "user_id": 1, "ts": 1510654320000}\n')
+    return log
+
+
+def test_replay_with_kafka_down_says_what_it_waits_for_then_one_line_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bootstrap = f"127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("STREAM_APP_KAFKA_BOOTSTRAP", bootstrap)
+
+    started = time.monotonic()
+    code = main(["replay", str(_log(tmp_path)), "--no-progress", "--connect-timeout", "1.5"])
+    elapsed = time.monotonic() - started
+
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert 1.0 < elapsed < 15, "the --connect-timeout bounds the wait"
+    lines = err.strip().splitlines()
+    assert len(lines) == 2, err
+    assert lines[0] == f"connecting to Kafka at {bootstrap} (giving up after 1.5 s)..."
+    assert lines[1].startswith(
+        f"stream-app replay: error: Kafka does not answer at {bootstrap} after 1.5 s ("
+    )
+    assert "`.venv/bin/stream-app services up`" in lines[1]
+    assert "STREAM_APP_KAFKA_BOOTSTRAP" in lines[1]
+
+
+def test_replay_rejects_a_non_positive_connect_timeout_before_connecting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STREAM_APP_KAFKA_BOOTSTRAP", f"127.0.0.1:{_closed_port()}")
+
+    assert main(["replay", str(_log(tmp_path)), "--connect-timeout", "0"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "stream-app replay: error: --connect-timeout must be positive, got 0.0"
+    ]

@@ -1,7 +1,9 @@
 """HTTP on Faust's web server: ``GET /recommendations/{user_id}`` (and a stats page).
 
 Never 404: an unknown user gets the fallback (``"fallback": true``). A malformed user id is
-a 400 with a JSON error; Redis unreachable or no fallback built yet is a 503.
+a 400 with a JSON error; Redis unreachable or no fallback built yet is a 503. Every error of
+the server itself is JSON too (an aiohttp middleware): an unknown path is a 404
+``{"error": "not_found", ...}``, a wrong method a 405 ``{"error": "method_not_allowed", ...}``.
 """
 
 from __future__ import annotations
@@ -10,16 +12,40 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
+from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
 from schemas.errors import InvalidEvent, ServiceError
 from stream_app.serving import AsyncReader, parse_user_id
 
-__all__ = ["register_views"]
+__all__ = ["json_errors", "register_views"]
+
+_ERROR_NAMES = {404: "not_found", 405: "method_not_allowed"}
+
+
+@aioweb.middleware
+async def json_errors(request: aioweb.Request, handler: Callable) -> aioweb.StreamResponse:
+    """aiohttp's own 404/405 (no such path, wrong method) as JSON, like the endpoint's errors."""
+    try:
+        return await handler(request)
+    except aioweb.HTTPException as exc:
+        name = _ERROR_NAMES.get(exc.status)
+        if name is None:
+            raise
+        detail = f"{request.method} {request.path}: {exc.reason}"
+        allow = exc.headers.get("Allow")  # a 405 names the methods that would work
+        return aioweb.json_response(
+            {"error": name, "detail": detail},
+            status=exc.status,
+            headers={"Allow": allow} if allow is not None else None,
+        )
 
 
 def register_views(app: faust.App, reader: AsyncReader, name_of: Callable[[int], str]) -> None:
-    """Add the recommendation endpoint to ``app``'s web server."""
+    """Add the recommendation endpoint (and JSON errors) to ``app``'s web server."""
+    web_app = getattr(app.web, "web_app", None)  # the aiohttp Application of Faust's driver
+    if isinstance(web_app, aioweb.Application) and json_errors not in web_app.middlewares:
+        web_app.middlewares.append(json_errors)  # frozen when the server starts, not before
 
     @app.page("/recommendations/{user_id}", name="recommendations")
     class Recommendations(View):

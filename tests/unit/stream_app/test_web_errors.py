@@ -1,0 +1,81 @@
+"""The worker's web server answers every error in JSON, unknown paths included.
+
+The views are registered on a real (not started) Faust app and its aiohttp application is
+served by aiohttp's test server on a free port: no worker, Kafka or Redis.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faust
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from schemas.errors import ServiceError
+from schemas.recommendation import Recommendation
+from stream_app.serving import Served
+from stream_app.web import register_views
+
+
+class FakeReader:
+    """Stands in for AsyncReader: user 7 has an answer, user 8 makes Redis 'fail'."""
+
+    async def get(self, user_id: int) -> Served:
+        if user_id == 8:
+            raise ServiceError("Redis does not answer")
+        reco = Recommendation.from_bytes(
+            b'{"user_id": 7, "items": [[196, 4.5, "bought 7 times"]], "model": "m",'
+            b' "source": "stream", "updated_at": 1000, "event_ts": 900}'
+        )
+        return Served(reco, 5, False, user_id)
+
+
+@pytest.fixture
+async def client(tmp_path: Path):
+    app = faust.App(
+        "web-errors-test",
+        broker="kafka://localhost:1",
+        autodiscover=False,
+        datadir=str(tmp_path / "data"),
+    )
+    register_views(app, FakeReader(), lambda pid: f"name {pid}")  # type: ignore[arg-type]
+    assert app.web.cors is not None  # set up as Faust's Web.on_start does before serving
+    async with TestClient(TestServer(app.web.web_app, host="127.0.0.1", port=0)) as c:
+        yield c
+
+
+async def test_unknown_path_is_a_json_404(client: TestClient) -> None:
+    resp = await client.get("/no/such/path")
+
+    assert resp.status == 404
+    assert resp.content_type == "application/json"
+    assert await resp.json() == {"error": "not_found", "detail": "GET /no/such/path: Not Found"}
+
+
+async def test_wrong_method_is_a_json_405_that_names_the_allowed_ones(client: TestClient) -> None:
+    resp = await client.post("/recommendations/7")
+
+    assert resp.status == 405
+    assert resp.content_type == "application/json"
+    body = await resp.json()
+    assert body["error"] == "method_not_allowed"
+    assert "GET" in resp.headers["Allow"]
+
+
+async def test_the_endpoint_still_answers_and_keeps_its_own_errors(client: TestClient) -> None:
+    ok = await client.get("/recommendations/7")
+    assert ok.status == 200
+    body = await ok.json()
+    assert body["user_id"] == 7
+    assert body["items"] == [
+        {"product_id": 196, "score": 4.5, "reason": "bought 7 times", "name": "name 196"}
+    ]
+
+    bad = await client.get("/recommendations/abc")
+    assert bad.status == 400
+    assert (await bad.json())["error"] == "bad_user_id"
+
+    down = await client.get("/recommendations/8")
+    assert down.status == 503
+    assert await down.json() == {"error": "unavailable", "detail": "Redis does not answer"}

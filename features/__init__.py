@@ -3,7 +3,7 @@
 Imports only ``schemas``, the standard library, numpy and river.
 """
 
-from features.config import DEFAULT_CONFIG, FeatureConfig
+from features.config import DEFAULT_CONFIG, MIN_SEARCH_WEIGHT, FeatureConfig, search_weight
 from features.registry import FEATURE_NAMES, FEATURES, Feature
 from features.seed import fold, seed_state
 from features.state import History, UserState, empty_state
@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "FEATURES",
     "FEATURE_NAMES",
+    "MIN_SEARCH_WEIGHT",
     "Feature",
     "FeatureConfig",
     "History",
@@ -23,6 +24,7 @@ __all__ = [
     "empty_state",
     "fold",
     "normalize_query",
+    "search_weight",
     "seed_state",
     "tokenize",
 ]

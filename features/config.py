@@ -40,3 +40,20 @@ class FeatureConfig:
 
 
 DEFAULT_CONFIG = FeatureConfig()
+
+MIN_SEARCH_WEIGHT = 0.01
+"""A search whose decayed weight is below this no longer counts in scoring (after about 6.6
+half-lives: 66 minutes with the default 10-minute half-life)."""
+
+
+def search_weight(age_ms: int, config: FeatureConfig = DEFAULT_CONFIG) -> float:
+    """The scoring weight of a search typed ``age_ms`` ago (event time): halves every
+    ``search_half_life_ms``; 0.0 once below :data:`MIN_SEARCH_WEIGHT` (the search is gone).
+
+    >>> [search_weight(m * 60_000) for m in (0, 10, 20)]
+    [1.0, 0.5, 0.25]
+    >>> search_weight(66 * 60_000) > 0.0, search_weight(67 * 60_000)
+    (True, 0.0)
+    """
+    weight = 0.5 ** (max(age_ms, 0) / config.search_half_life_ms)
+    return weight if weight >= MIN_SEARCH_WEIGHT else 0.0

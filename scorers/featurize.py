@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.config import search_weight
 from features.registry import FEATURE_NAMES
 from features.state import UserState
 from scorers.artifacts import Artifacts
@@ -77,11 +78,11 @@ def _search_terms(
     state: UserState, art: Artifacts, now: int
 ) -> list[tuple[str, QueryIndex, float, bool]]:
     """(query, its index, decay weight, typed after the last cart add) of live searches."""
-    half_life = art.config.search_half_life_ms
+    config = art.config
     out: list[tuple[str, QueryIndex, float, bool]] = []
     for query, ts in state.searches[-MAX_LIVE_SEARCHES:]:
-        weight = 0.5 ** (max(now - ts, 0) / half_life)
-        if weight < 0.01:
+        weight = search_weight(now - ts, config)
+        if not weight:
             continue
         out.append((query, query_index(art, query, art.queries), weight, ts >= state.last_add_ts))
     return out

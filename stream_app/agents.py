@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 
-from features import FeatureConfig, UserState, apply, empty_state
+from features import FeatureConfig, UserState, apply, empty_state, search_weight
 from schemas.errors import InvalidEvent
 from schemas.events import Event, decode
 from schemas.recommendation import Recommendation
@@ -123,21 +123,19 @@ class DecayNotes:
 
 
 def search_fading(state: UserState, now_ms: int, config: FeatureConfig) -> bool:
-    """Whether the user's search context still changes the answer as time passes.
-
-    True while the newest search is younger than four half-lives (weight above 1/16) and
-    within the search TTL.
+    """Whether the user's search context still changes the answer as time passes: while the
+    newest search still counts in scoring (:func:`features.search_weight` above 0), so the
+    timer's last rescore is at a time when the search no longer counts, and the answer left in
+    Redis is the one without it.
 
     >>> from features import DEFAULT_CONFIG
     >>> s = UserState(1, last_ts=10, searches=(("milk", 10),))
-    >>> [search_fading(s, 10 + minutes * 60_000, DEFAULT_CONFIG) for minutes in (1, 60)]
-    [True, False]
+    >>> [search_fading(s, 10 + minutes * 60_000, DEFAULT_CONFIG) for minutes in (1, 60, 67)]
+    [True, True, False]
     """
     if not state.searches:
         return False
-    age = now_ms - state.searches[-1][1]
-    horizon = min(4 * config.search_half_life_ms, config.search_ttl_ms)
-    return age < horizon
+    return search_weight(now_ms - state.searches[-1][1], config) > 0.0
 
 
 class Pipeline:

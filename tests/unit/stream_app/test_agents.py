@@ -144,8 +144,20 @@ async def test_timer_rescores_faded_search_context_with_elapsed_time(world) -> N
     assert [i.product_id for i in faded.items] == [i.product_id for i in expected.items]
     assert faded.event_ts == search.ts  # still reflects the same last event
 
-    # an hour later the search no longer matters: the note is dropped after one last rescore
+    # an hour later (six half-lives) the search still counts a little: rescored, still noted
     pipeline.notes._notes[user] = (event_ts, written - 60 * 60_000)
+    assert await pipeline.rescore_faded(table) == 1
+    assert len(pipeline.notes) == 1
+    # past the scorer's cutoff (weight < 0.01, ~66 min): one last rescore, then the note goes,
+    # and the answer left in Redis is exactly the one without the search
+    pipeline.notes._notes[user] = (event_ts, written - 67 * 60_000)
     assert await pipeline.rescore_faded(table) == 1
     assert len(pipeline.notes) == 0
     assert await pipeline.rescore_faded(table) == 0
+    final = sink.get(user)
+    at = search.ts + 67 * 60_000
+    forgotten = recommend(replace(state, searches=()), artifacts, 10, now_ms=at)
+    assert not any("chocolate" in i.reason for i in final.items)
+    assert [(i.product_id, i.reason) for i in final.items] == [
+        (i.product_id, i.reason) for i in forgotten.items
+    ]

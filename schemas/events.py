@@ -36,6 +36,7 @@ __all__ = [
     "MAX_EVENT_BYTES",
     "MAX_QUERY_CHARS",
     "MAX_TS_MS",
+    "MAX_USER_ID",
     "MIN_TS_MS",
     "CartAdd",
     "Checkout",
@@ -51,6 +52,10 @@ MAX_EVENT_BYTES = 16 * 1024
 """Payloads larger than this are rejected before parsing (``oversized``)."""
 MAX_QUERY_CHARS = 200
 MAX_ID_CHARS = 128
+MAX_USER_ID = 2**63 - 1
+"""The largest user id anywhere (a signed 64-bit int): intake rejects a larger one as
+``bad_value`` and serving (:func:`stream_app.serving.parse_user_id`) refuses to look it up, so an
+accepted event's user can always be read back."""
 MIN_TS_MS = 946_684_800_000
 """2000-01-01T00:00:00Z: anything earlier is an ``absurd_timestamp`` (seconds sent as ms, 0...)."""
 MAX_TS_MS = 4_102_444_800_000
@@ -163,6 +168,10 @@ def from_dict(obj: Any, known_products: Container[int] | None = None) -> Event:
         raise InvalidEvent("bad_value", "field 'event_id' is empty")
     user_id = _int(obj, "user_id")
     assert user_id is not None
+    if user_id > MAX_USER_ID:
+        raise InvalidEvent(
+            "bad_value", f"field 'user_id' must be at most {MAX_USER_ID}, got {user_id}"
+        )
     ts = _ts(obj)
     if kind == "cart_add":
         product_id = _int(obj, "product_id")

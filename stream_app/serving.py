@@ -6,14 +6,15 @@ the asyncio one (the worker's web endpoint, async services).
 
 >>> parse_user_id("42")
 42
->>> parse_user_id("-1")
+>>> parse_user_id("-1")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-schemas.errors.InvalidEvent: bad_user_id: user id must be a positive integer, got '-1'
+schemas.errors.InvalidEvent: bad_user_id: user id must be an integer from 1 to ..., got '-1'
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,19 +25,26 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from schemas.errors import InvalidEvent, ServiceError
+from schemas.events import MAX_USER_ID
 from schemas.recommendation import Recommendation, reco_key
 
 __all__ = ["AsyncReader", "Reader", "Served", "choose", "parse_user_id"]
 
-MAX_USER_ID = 2**63 - 1
+_USER_ID_TEXT = re.compile(rf"[0-9]{{1,{len(str(MAX_USER_ID))}}}")
+"""ASCII digits only (``str.isdigit`` also takes '²' and '٤٢'), no sign, no surrounding spaces."""
 
 
 def parse_user_id(text: str) -> int:
-    """A user id from text (URL, command line); :class:`InvalidEvent` ``bad_user_id``."""
-    stripped = text.strip()
-    if not stripped.isdigit() or not 0 < int(stripped) <= MAX_USER_ID:
-        raise InvalidEvent("bad_user_id", f"user id must be a positive integer, got {text!r}"[:120])
-    return int(stripped)
+    """A user id from text (URL, command line); :class:`InvalidEvent` ``bad_user_id``.
+
+    Only ASCII digits, between 1 and :data:`schemas.events.MAX_USER_ID` (the ids intake accepts).
+    """
+    if _USER_ID_TEXT.fullmatch(text) is None or not 0 < int(text) <= MAX_USER_ID:
+        raise InvalidEvent(
+            "bad_user_id",
+            f"user id must be an integer from 1 to {MAX_USER_ID}, got {text!r}"[:120],
+        )
+    return int(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas import CartAdd, Checkout, InvalidEvent, Search, decode, encode
-from schemas.events import MAX_EVENT_BYTES, MAX_TS_MS, MIN_TS_MS
+from schemas.events import MAX_EVENT_BYTES, MAX_TS_MS, MAX_USER_ID, MIN_TS_MS
 
 TS = 1_500_000_000_000
 GOOD = {"type": "cart_add", "event_id": "e1", "user_id": 7, "product_id": 196, "ts": TS}
@@ -55,6 +55,18 @@ def test_unknown_extra_fields_are_ignored() -> None:
 )
 def test_bad_event_is_rejected_with_precise_reason(raw: bytes, reason: str) -> None:
     assert reason_of(raw) == reason
+
+
+@pytest.mark.parametrize("kind", ["cart_add", "search", "checkout"])
+def test_user_id_above_the_served_range_is_a_bad_value(kind: str) -> None:
+    assert MAX_USER_ID == 2**63 - 1
+    extra = {"query": "milk"} if kind == "search" else {}
+    for user in (2**63, 2**64 - 1):  # orjson parses both; serving could never read them back
+        with pytest.raises(InvalidEvent) as info:
+            decode(with_(type=kind, user_id=user, **extra))
+        assert info.value.reason == "bad_value"
+        assert "'user_id'" in info.value.detail and str(user) in info.value.detail
+    assert decode(with_(type=kind, user_id=2**63 - 1, **extra)).user_id == 2**63 - 1
 
 
 def test_oversized_payload_is_rejected_before_parsing() -> None:

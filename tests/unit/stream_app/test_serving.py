@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas.errors import InvalidEvent, ServiceError
+from schemas.events import MAX_USER_ID, Checkout, decode, encode
 from schemas.recommendation import RecoItem, Recommendation
 from stream_app.serving import choose, parse_user_id
 
@@ -38,3 +39,38 @@ def test_no_answer_and_no_fallback_is_a_service_error() -> None:
 def test_bad_user_ids_are_rejected(text: str) -> None:
     with pytest.raises(InvalidEvent):
         parse_user_id(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "²",  # str.isdigit() is True, int() raises a bare ValueError
+        "٤٢",  # Arabic-Indic 42: int() would read it as 42
+        "４２",  # fullwidth 42
+        "-1",
+        "+1",
+        "",
+        " 12 ",
+        "12\n",
+        str(2**63),
+        "1" * 20,
+        "0" * 20 + "1",
+        "1_000",
+    ],
+)
+def test_only_ascii_digits_in_range_are_user_ids(text: str) -> None:
+    with pytest.raises(InvalidEvent) as info:
+        parse_user_id(text)
+    assert info.value.reason == "bad_user_id"
+    assert repr(text)[:40] in info.value.detail
+
+
+@pytest.mark.parametrize(("text", "user"), [("42", 42), ("007", 7), (str(2**63 - 1), 2**63 - 1)])
+def test_good_user_ids_parse(text: str, user: int) -> None:
+    assert parse_user_id(text) == user
+
+
+@pytest.mark.parametrize("user", [1, 42, 2**32, MAX_USER_ID])
+def test_every_user_intake_accepts_can_be_served(user: int) -> None:
+    event = decode(encode(Checkout("e1", user, 1_500_000_000_000)))
+    assert parse_user_id(str(event.user_id)) == user

@@ -36,14 +36,17 @@ FEATURES: tuple[Feature, ...] = (
         "user",
         "orders",
         1,
-        "log(1 + orders placed since the product was last bought)",
+        "log(1 + n), n = 1 + orders placed after the last one containing the product"
+        " (n = 1, so log 2, when it was in the last order); 0 if never bought",
     ),
     Feature(
         "u_overdue_orders",
         "user",
         "orders",
         1,
-        "log(orders since last purchase / usual orders between purchases), clipped",
+        "bought 2+ times: log(n / usual orders between purchases), n as in u_orders_since,"
+        " usual = (last order - first order) / (count - 1), at least 1; clipped to [-3, 3];"
+        " else 0",
     ),
     Feature(
         "u_overdue_orders_abs",
@@ -103,7 +106,8 @@ FEATURES: tuple[Feature, ...] = (
         "user",
         "none",
         1,
-        "u_new x the user's share of never-before-bought items per order",
+        "u_new x (distinct products in the user's history, at most max_history kept)"
+        " / (items bought in all the user's orders); 0 before the first order",
     ),
     Feature("r_last3", "user", "orders", 1, "share of the last 3 orders containing the product"),
     Feature(

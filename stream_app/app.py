@@ -93,7 +93,7 @@ def create_app(
     """A Faust app scoring the input topics of ``settings`` into Redis (or ``sink``)."""
     artifacts = artifacts if artifacts is not None else Artifacts.load(settings.artifacts_dir)
     if sink is None:
-        sink = RedisSink.from_url(settings.redis_url, settings.reco_prefix)
+        sink = RedisSink.from_url(settings.redis_url, settings.reco_prefix, fenced=True)
     pipeline = Pipeline(
         artifacts,
         sink,

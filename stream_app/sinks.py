@@ -4,6 +4,14 @@
   transaction), values :meth:`Recommendation.to_bytes`, keys :func:`reco_key`;
 * :class:`MemorySink` — a dict, for unit tests and offline replay.
 
+With ``fenced=True`` (the worker's sinks) an answer is written only if it reflects events at
+least as new as the stored one (``event_ts >=`` the stored ``event_ts``): one user's
+``event_ts`` never goes back in a worker (late events do not move ``last_ts``), so this only
+turns away *stale* writers: a worker finishing a batch after its partitions moved to another,
+or a timer rescore that lost a race with a rebalance. In Redis it is a small server-side script
+per key (still one pipelined round trip, and each key on its own, so it works per slot on a
+cluster too). ``stream-app build`` writes unfenced: a rebuild replaces every answer.
+
 Both stamp ``updated_at`` (wall-clock epoch ms) at the edge: the core leaves it 0 so that the
 same inputs give the same answer. Redis errors become :class:`SinkError` here;
 :func:`write_until_done` is the retry loop the worker uses (see :mod:`stream_app.deadletter`).
@@ -13,18 +21,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from schemas.errors import SinkError
 from schemas.recommendation import Recommendation, reco_key
 
-__all__ = ["MemorySink", "RedisSink", "Sink", "stamp", "wall_ms", "write_until_done"]
+__all__ = [
+    "FENCED_SET",
+    "MemorySink",
+    "RedisSink",
+    "Sink",
+    "stamp",
+    "stored_event_ts",
+    "wall_ms",
+    "write_until_done",
+]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +50,33 @@ log = logging.getLogger(__name__)
 def wall_ms() -> int:
     """Wall-clock epoch milliseconds."""
     return int(time.time() * 1000)
+
+
+FENCED_SET = """
+local old = redis.call('GET', KEYS[1])
+if old then
+    local ts = string.match(old, '"event_ts":(%d+)')
+    if ts and tonumber(ts) > tonumber(ARGV[2]) then
+        return 0
+    end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+"""``SET KEYS[1] ARGV[1]`` unless the stored value's ``event_ts`` is newer than ``ARGV[2]``;
+1 if written, 0 if the stored answer was kept."""
+
+_EVENT_TS = re.compile(rb'"event_ts":(\d+)')
+
+
+def stored_event_ts(raw: bytes | None) -> int:
+    """The ``event_ts`` of a stored answer (-1 when there is none), as ``FENCED_SET`` reads it.
+
+    >>> stored_event_ts(b'{"user_id":1,"items":[],"event_ts":1500000000000}'), stored_event_ts(None)
+    (1500000000000, -1)
+    """
+    found = _EVENT_TS.search(raw) if raw else None
+    return int(found.group(1)) if found else -1
 
 
 def stamp(batch: Sequence[Recommendation], now_ms: int) -> list[Recommendation]:
@@ -53,18 +98,25 @@ class Sink(Protocol):
 
 
 class MemorySink:
-    """An in-memory sink: ``data`` maps Redis keys to stored bytes, ``batches`` counts writes."""
+    """An in-memory sink: ``data`` maps Redis keys to stored bytes, ``batches`` counts writes;
+    ``fenced`` and ``kept_newer`` as in :class:`RedisSink`."""
 
-    def __init__(self, prefix: str = "reco") -> None:
+    def __init__(self, prefix: str = "reco", *, fenced: bool = False) -> None:
         self.prefix = prefix
+        self.fenced = fenced
         self.data: dict[str, bytes] = {}
         self.batches = 0
+        self.kept_newer = 0
 
     async def write(self, batch: Sequence[Recommendation]) -> None:
-        """Store the stamped answers."""
+        """Store the stamped answers (fenced: unless the stored one is newer)."""
         now = wall_ms()
         for reco in stamp(batch, now):
-            self.data[reco_key(reco.user_id, self.prefix)] = reco.to_bytes()
+            key = reco_key(reco.user_id, self.prefix)
+            if self.fenced and stored_event_ts(self.data.get(key)) > reco.event_ts:
+                self.kept_newer += 1
+                continue
+            self.data[key] = reco.to_bytes()
         self.batches += 1
 
     def get(self, user_id: int | None) -> Recommendation | None:
@@ -74,30 +126,55 @@ class MemorySink:
 
 
 class RedisSink:
-    """Writes a batch of answers to Redis in ONE pipelined round trip."""
+    """Writes a batch of answers to Redis in ONE pipelined round trip (``fenced``: see the
+    module docstring; ``kept_newer`` counts answers turned away because Redis had a newer one)."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "reco") -> None:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str = "reco", *, fenced: bool = False
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self.fenced = fenced
         self.round_trips = 0
+        self.kept_newer = 0
+        self._sha: str | None = None  # of FENCED_SET, loaded on the first fenced write
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "reco") -> RedisSink:
+    def from_url(cls, url: str, prefix: str = "reco", *, fenced: bool = False) -> RedisSink:
         """A sink with its own connection pool to ``url``."""
-        return cls(aioredis.Redis.from_url(url), prefix)
+        return cls(aioredis.Redis.from_url(url), prefix, fenced=fenced)
 
     async def write(self, batch: Sequence[Recommendation]) -> None:
         """``SET`` every stamped answer in one pipeline; :class:`SinkError` if Redis fails."""
         if not batch:
             return
-        pipe = self.client.pipeline(transaction=False)
-        for reco in stamp(batch, wall_ms()):
-            pipe.set(reco_key(reco.user_id, self.prefix), reco.to_bytes())
+        stamped = stamp(batch, wall_ms())
         try:
-            await pipe.execute()
+            if self.fenced and self._sha is None:
+                self._sha = await self.client.script_load(FENCED_SET)
+            try:
+                results = await self._pipeline(stamped).execute()
+            except NoScriptError:  # Redis restarted and forgot the script: load it again
+                self._sha = await self.client.script_load(FENCED_SET)
+                results = await self._pipeline(stamped).execute()
         except (RedisError, OSError) as exc:
             raise SinkError(f"writing {len(batch)} answers to Redis failed: {exc}") from exc
         self.round_trips += 1
+        if self.fenced:
+            kept = sum(1 for r in results if r == 0)
+            if kept:
+                self.kept_newer += kept
+                log.info("kept %d newer answers already in Redis (a stale writer)", kept)
+
+    def _pipeline(self, stamped: Sequence[Recommendation]) -> aioredis.client.Pipeline:
+        pipe = self.client.pipeline(transaction=False)
+        for reco in stamped:
+            key = reco_key(reco.user_id, self.prefix)
+            if self._sha is None:
+                pipe.set(key, reco.to_bytes())
+            else:
+                pipe.evalsha(self._sha, 1, key, reco.to_bytes(), reco.event_ts)
+        return pipe
 
     async def close(self) -> None:
         """Close the connection pool."""

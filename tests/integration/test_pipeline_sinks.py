@@ -49,3 +49,36 @@ async def test_redis_failures_become_sink_and_service_errors(free_port) -> None:
     with pytest.raises(ServiceError, match="reading x:1 from Redis failed"):
         reader.get(1)
     reader.close()
+
+
+async def test_fenced_sink_keeps_a_newer_answer_and_survives_a_script_flush(
+    redis_url: str, unique_name
+) -> None:
+    prefix = unique_name("fenced")
+    sink = RedisSink.from_url(redis_url, prefix, fenced=True)
+    reader = Reader.from_url(redis_url, prefix)
+    try:
+        await sink.write([_reco(1, event_ts=200), _reco(2, event_ts=200)])
+        # a stale writer (older event_ts) is turned away for user 1; user 2 moves forward;
+        # user 3 had nothing stored
+        await sink.write([_reco(1, event_ts=100), _reco(2, event_ts=300), _reco(3, event_ts=1)])
+        assert sink.round_trips == 2 and sink.kept_newer == 1
+        assert [reader.get(u).recommendation.event_ts for u in (1, 2, 3)] == [200, 300, 1]
+        # the same event time is written (a timer rescore of the same events)
+        newer = Recommendation(1, (RecoItem(7, 0.9, "again"),), "m", "stream", 0, 200)
+        await sink.write([newer])
+        assert reader.get(1).recommendation.items[0].product_id == 7
+        # Redis forgot its scripts (a restart): the sink loads it again, nothing is lost
+        reader.client.script_flush()
+        await sink.write([_reco(1, event_ts=150), _reco(4, event_ts=5)])
+        assert reader.get(1).recommendation.items[0].product_id == 7
+        assert reader.get(4).recommendation.event_ts == 5 and sink.kept_newer == 2
+        # unfenced (stream-app build): a rebuild replaces whatever is there
+        plain = RedisSink.from_url(redis_url, prefix)
+        await plain.write([_reco(1, event_ts=0)])
+        assert reader.get(1).recommendation.event_ts == 0
+        await plain.close()
+    finally:
+        reader.client.delete(*(reader.client.keys(f"{prefix}:*") or ["-"]))
+        reader.close()
+        await sink.close()

@@ -52,3 +52,17 @@ async def test_write_until_done_gives_up_after_max_attempts_with_sink_error() ->
     with pytest.raises(SinkError):
         await write_until_done(sink, [_reco(1)], first_delay_s=0.001, max_attempts=2)
     assert sink.attempts == 2
+
+
+async def test_fenced_memory_sink_keeps_a_newer_answer_like_the_redis_script() -> None:
+    sink = MemorySink(fenced=True)
+    newer = Recommendation(1, (RecoItem(7, 1.0, "new"),), "m", event_ts=200)
+    await sink.write([newer])
+    await sink.write([Recommendation(1, (RecoItem(8, 1.0, "stale"),), "m", event_ts=100)])
+    assert sink.get(1).items[0].product_id == 7 and sink.kept_newer == 1
+    await sink.write([Recommendation(1, (RecoItem(9, 1.0, "same"),), "m", event_ts=200)])
+    assert sink.get(1).items[0].product_id == 9  # same event time: written
+    plain = MemorySink()
+    await plain.write([newer])
+    await plain.write([_reco(1)])
+    assert plain.get(1).event_ts == 10  # unfenced: last write wins

@@ -22,6 +22,7 @@ from schemas.events import (
     MAX_ID_CHARS,
     MAX_QUERY_CHARS,
     MAX_TS_MS,
+    MAX_USER_ID,
     MIN_TS_MS,
 )
 
@@ -32,6 +33,7 @@ BASE_ID = "https://stream-app.local/schemas/"
 
 _ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}
 _POSITIVE = {"type": "integer", "minimum": 1}
+_USER_ID = {"type": "integer", "minimum": 1, "maximum": MAX_USER_ID}
 _OPTIONAL_POSITIVE = {"type": ["integer", "null"], "minimum": 1}
 _TS = {
     "type": "integer",
@@ -44,7 +46,7 @@ _FIELDS: dict[str, tuple[dict[str, dict[str, Any]], list[str]]] = {
     "cart_add": (
         {
             "event_id": _ID,
-            "user_id": _POSITIVE,
+            "user_id": _USER_ID,
             "product_id": {**_POSITIVE, "description": "must exist in the catalog"},
             "ts": _TS,
             "order_id": _OPTIONAL_POSITIVE,
@@ -54,7 +56,7 @@ _FIELDS: dict[str, tuple[dict[str, dict[str, Any]], list[str]]] = {
     "search": (
         {
             "event_id": _ID,
-            "user_id": _POSITIVE,
+            "user_id": _USER_ID,
             "query": {
                 "type": "string",
                 "maxLength": MAX_QUERY_CHARS,
@@ -71,7 +73,7 @@ _FIELDS: dict[str, tuple[dict[str, dict[str, Any]], list[str]]] = {
         ["event_id", "user_id", "query", "ts"],
     ),
     "checkout": (
-        {"event_id": _ID, "user_id": _POSITIVE, "ts": _TS, "order_id": _OPTIONAL_POSITIVE},
+        {"event_id": _ID, "user_id": _USER_ID, "ts": _TS, "order_id": _OPTIONAL_POSITIVE},
         ["event_id", "user_id", "ts"],
     ),
 }
@@ -112,7 +114,7 @@ def recommendation_schema() -> dict[str, Any]:
         ),
         "type": "object",
         "properties": {
-            "user_id": {"type": ["integer", "null"], "minimum": 1},
+            "user_id": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_USER_ID},
             "items": {
                 "type": "array",
                 "description": "best first; each item is [product_id, score, reason]",

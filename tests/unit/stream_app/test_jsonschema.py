@@ -43,6 +43,14 @@ def test_timestamp_bounds_match_decode() -> None:
         from_dict(dict(ok, ts=ts["exclusiveMaximum"]))
 
 
+@pytest.mark.parametrize("kind", ["cart_add", "search", "checkout"])
+def test_user_id_bounds_match_decode(kind: str) -> None:
+    user_id = event_schema(kind)["properties"]["user_id"]
+    from_dict(dict(EXAMPLES[kind], user_id=user_id["maximum"]))
+    with pytest.raises(InvalidEvent, match="bad_value"):
+        from_dict(dict(EXAMPLES[kind], user_id=user_id["maximum"] + 1))
+
+
 def test_export_command_writes_every_schema_as_json(tmp_path, capsys) -> None:
     assert main(["schemas", "export", "--out", str(tmp_path / "out")]) == 0
     written = {p.name: orjson.loads(p.read_bytes()) for p in (tmp_path / "out").iterdir()}

@@ -19,12 +19,12 @@ from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 
 from features import FeatureConfig, UserState, apply, empty_state, search_weight
-from schemas.errors import InvalidEvent
+from schemas.errors import InvalidData, InvalidEvent
 from schemas.events import Event, decode
 from schemas.recommendation import Recommendation
 from scorers import Artifacts, recommend
 from stream_app import reorder
-from stream_app.deadletter import DeadLetter, Decision, dead_letter, decide
+from stream_app.deadletter import DeadLetter, Decision, dead_letter, decide, unreadable_state
 from stream_app.sinks import Sink, wall_ms, write_until_done
 
 __all__ = [
@@ -203,17 +203,43 @@ class Pipeline:
 
     # -- update -------------------------------------------------------------------------
     def load(self, table: MutableMapping[bytes, bytes], user_id: int) -> reorder.Buffered:
-        """The user's buffered state from the table, else seeded from batch history, else empty."""
+        """The user's buffered state from the table, else seeded from batch history, else empty.
+
+        A stored value that cannot be read (corrupt, truncated, an older format) is logged and
+        replaced by the seed, as for a new user (see :meth:`_read`).
+        """
+        return self._read(table, user_id)[0]
+
+    def _read(
+        self, table: MutableMapping[bytes, bytes], user_id: int
+    ) -> tuple[reorder.Buffered, tuple[bytes, InvalidData] | None]:
+        """:meth:`load`, plus ``(stored bytes, error)`` when the stored value was unreadable.
+
+        Unreadable is a per-user problem, not a reason to stop: the changelog would restore
+        the same value after a restart and the same batch would fail again, forever.
+        """
         raw = table.get(user_key(user_id))
         if raw is None:
-            return reorder.start(self.artifacts.seed_state(user_id) or empty_state(user_id))
+            return self._seed(user_id), None
         cached = self._parsed.get(user_id)
         if cached is not None and cached[0] is raw:  # the very bytes we assigned last time
-            return cached[1]
-        return reorder.from_bytes(raw)
+            return cached[1], None
+        try:
+            return reorder.from_bytes(raw), None
+        except InvalidData as exc:
+            log.warning(
+                "user %d: stored state is unreadable (%s); reseeded from batch history",
+                user_id,
+                exc,
+            )
+            return self._seed(user_id), (raw, exc)
+
+    def _seed(self, user_id: int) -> reorder.Buffered:
+        """A fresh buffer: the user's batch-history seed, else the empty state."""
+        return reorder.start(self.artifacts.seed_state(user_id) or empty_state(user_id))
 
     def load_state(self, table: MutableMapping[bytes, bytes], user_id: int) -> UserState:
-        """The user's current state (see :meth:`load`)."""
+        """The user's current state (see :meth:`load`; an unreadable one gives the seed)."""
         return self.load(table, user_id).current
 
     def update(
@@ -227,7 +253,9 @@ class Pipeline:
         for msg, event in order_for_apply(decoded):
             by_user.setdefault(event.user_id, []).append((msg, event))
         for user, mine in by_user.items():
-            buf = self.load(table, user)
+            buf, unreadable = self._read(table, user)
+            if unreadable is not None:
+                bad.append(self._reject_state(user, *unreadable, mine[0][0]))
             for _, event in mine:
                 depth, late_ms = reorder.lateness(buf, event, arrived)
                 if depth:
@@ -336,6 +364,21 @@ class Pipeline:
         self.stats["busy_ms"] += round(seconds * 1000)
 
     # -- helpers ------------------------------------------------------------------------
+    def _reject_state(
+        self, user_id: int, raw: bytes, exc: InvalidData, msg: Incoming
+    ) -> DeadLetter:
+        """The dead letter of ``user_id``'s unreadable stored state (already logged)."""
+        self.stats["dead_letters"] += 1
+        return unreadable_state(
+            exc,
+            user_id=user_id,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=user_key(user_id),
+            raw=raw,
+        )
+
     def _reject(self, exc: BaseException, stage: str, msg: Incoming) -> DeadLetter:
         self.stats["dead_letters"] += 1
         log.warning(

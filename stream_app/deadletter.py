@@ -8,7 +8,13 @@
       product, oversized, key/user mismatch, ...)   dead-letter topic; the events around it go on
     SinkError (Redis down or refusing writes)       RETRY: back off and write again; the batch is
                                                     not acked until its answers are in Redis
-    anything else (a bug, corrupt state, ...)       STOP: log loudly with the traceback and end
+    InvalidData reading a user's stored state       RESEED: the user starts again from the seed
+      (corrupt, truncated, older format)            (batch history), a DeadLetter with stage
+                                                    "state" keeps the stored bytes; the batch goes
+                                                    on (caught where the state is read, in
+                                                    ``Pipeline.load``: the changelog would restore
+                                                    the same bytes after any restart)
+    anything else (a bug, ...)                      STOP: log loudly with the traceback and end
                                                     the process *without committing* the batch
 
 Why stop hard: Faust's ``take_events()`` acks a batch in a ``finally`` clause, which also runs
@@ -27,7 +33,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, NoReturn
 
 import orjson
@@ -41,6 +47,7 @@ __all__ = [
     "dead_letter",
     "decide",
     "stop_worker",
+    "unreadable_state",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,6 +83,11 @@ class DeadLetter:
 
     ``key`` is the Kafka key as a latin-1 string (lossless for any bytes); ``raw_b64`` is the
     original value, base64-encoded; ``ts`` is the wall-clock epoch ms of the rejection.
+
+    ``stage`` is ``"decode"`` for a rejected event, ``"state"`` for a user's unreadable stored
+    state (:func:`unreadable_state`): then ``raw_b64`` is the stored table value, ``key`` the
+    user's key and ``topic``/``partition``/``offset`` the first event of the batch for that
+    user (the table's changelog partition has the same number).
     """
 
     stage: str
@@ -136,6 +148,38 @@ def dead_letter(
         raw_b64=base64.b64encode(raw or b"").decode("ascii"),
         ts=int(time.time() * 1000) if now_ms is None else now_ms,
     )
+
+
+def unreadable_state(
+    exc: BaseException,
+    *,
+    user_id: int,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    raw: bytes,
+    now_ms: int | None = None,
+) -> DeadLetter:
+    """The dead letter of a user's stored state that could not be read (stage ``"state"``).
+
+    >>> d = unreadable_state(ValueError("bad magic"), user_id=7, topic="cart-adds",
+    ...                      partition=3, offset=41, key=b"7", raw=b"junk", now_ms=1)
+    >>> d.stage, d.reason, d.detail, d.raw
+    ('state', 'unreadable_state', 'user 7: stored state unreadable, reseeded: bad magic', b'junk')
+    """
+    record = dead_letter(
+        exc,
+        stage="state",
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=key,
+        raw=raw,
+        now_ms=now_ms,
+    )
+    detail = f"user {user_id}: stored state unreadable, reseeded: {exc}"
+    return replace(record, reason="unreadable_state", detail=detail[:500])
 
 
 def stop_worker(exc: BaseException, where: str) -> NoReturn:

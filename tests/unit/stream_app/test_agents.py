@@ -9,8 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from features import DEFAULT_CONFIG
+from features import DEFAULT_CONFIG, apply, empty_state
 from schemas.catalog import load_catalog
+from schemas.errors import InvalidData
 from schemas.events import CartAdd, Checkout, Search, encode
 from schemas.instacart import read_orders, split_test_orders
 from schemas.recommendation import Recommendation
@@ -161,3 +162,73 @@ async def test_timer_rescores_faded_search_context_with_elapsed_time(world) -> N
     assert [(i.product_id, i.reason) for i in final.items] == [
         (i.product_id, i.reason) for i in forgotten.items
     ]
+
+
+def _stored_values(artifacts: Artifacts, user: int) -> dict[str, bytes]:
+    """Unreadable table values of ``user``: garbage, a truncated valid one, an older format."""
+    valid = reorder.start(artifacts.seed_state(user)).to_bytes()
+    return {
+        "garbage": b"\x00\xffnot a state at all",
+        "truncated": valid[: len(valid) // 2],
+        "old_format": artifacts.seed_state(user).to_bytes(),  # a bare UserState, no framing
+    }
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "old_format"])
+async def test_unreadable_stored_state_is_dead_lettered_and_the_user_reseeded(
+    world, kind: str
+) -> None:
+    artifacts, *_ = world
+    user, other = artifacts.known_users()[:2]
+    stored = _stored_values(artifacts, user)[kind]
+    with pytest.raises(InvalidData):
+        reorder.from_bytes(stored)  # really unreadable
+    seed = artifacts.seed_state(user)
+    other_seed = artifacts.seed_state(other)
+    pipeline = Pipeline(artifacts, MemorySink(), config=DEFAULT_CONFIG)
+    table: dict[bytes, bytes] = {}
+    # the other user has a readable state from an earlier batch
+    first = CartAdd("o1", other, int(artifacts.popular[1]), other_seed.last_ts + 500)
+    await _run(pipeline, table, [_msg(first, 0)])
+    other_before = reorder.from_bytes(table[user_key(other)])
+    table[user_key(user)] = stored
+
+    event = CartAdd("u1", user, int(artifacts.popular[0]), seed.last_ts + 1000)
+    later = Checkout("o2", other, other_seed.last_ts + 2000)
+    letters = await _run(pipeline, table, [_msg(event, 7), _msg(later, 8)])
+
+    assert [(d.stage, d.reason, d.key, d.offset) for d in letters] == [
+        ("state", "unreadable_state", str(user), 7)
+    ]
+    assert f"user {user}" in letters[0].detail
+    assert letters[0].raw == stored
+    assert pipeline.stats["dead_letters"] == 1
+    got = reorder.from_bytes(table[user_key(user)]).current  # readable again
+    assert got == apply(seed, event, DEFAULT_CONFIG)
+    assert got.basket[-1] == event.product_id
+    other_now = reorder.from_bytes(table[user_key(other)]).current
+    assert other_now == apply(other_before.current, later, DEFAULT_CONFIG)
+    assert other_now.n_orders == other_seed.n_orders + 1  # its earlier cart add was kept
+    assert pipeline.sink.get(user) is not None and pipeline.sink.get(other) is not None
+
+
+async def test_unknown_user_with_unreadable_state_restarts_empty(world) -> None:
+    artifacts, *_ = world
+    user = 10**9
+    pipeline = Pipeline(artifacts, MemorySink(), config=DEFAULT_CONFIG)
+    table = {user_key(user): b"R1\x00"}
+    event = Search("s1", user, "milk", 1_500_000_000_000)
+    letters = await _run(pipeline, table, [_msg(event)])
+    assert [d.stage for d in letters] == ["state"]
+    state = reorder.from_bytes(table[user_key(user)]).current
+    assert state == apply(empty_state(user), event, DEFAULT_CONFIG)
+
+
+def test_load_state_of_unreadable_value_gives_the_seed_without_raising(world) -> None:
+    artifacts, *_ = world
+    user = artifacts.known_users()[0]
+    pipeline = Pipeline(artifacts, MemorySink(), config=DEFAULT_CONFIG)
+    for stored in _stored_values(artifacts, user).values():
+        table = {user_key(user): stored}
+        assert pipeline.load_state(table, user) == artifacts.seed_state(user)
+        assert table[user_key(user)] == stored  # reading does not write

@@ -7,7 +7,7 @@ import pytest
 
 from schemas.errors import InvalidData, InvalidEvent, SinkError
 from schemas.events import decode
-from stream_app.deadletter import DeadLetter, Decision, dead_letter, decide
+from stream_app.deadletter import DeadLetter, Decision, dead_letter, decide, unreadable_state
 
 
 def test_invalid_events_are_skipped_sink_errors_retried_everything_else_stops() -> None:
@@ -76,3 +76,20 @@ def test_dead_letter_of_non_utf8_key_and_missing_value_round_trips() -> None:
     back = DeadLetter.from_bytes(record.to_bytes())
     assert back.key.encode("latin-1") == b"\xff\x00"
     assert back.raw == b""
+
+
+def test_unreadable_state_record_names_the_user_and_keeps_the_stored_bytes() -> None:
+    stored = b"R1\x00\x00\x00\x02garbage"
+    record = unreadable_state(
+        InvalidData("corrupt user state buffer: unpack_from requires a buffer"),
+        user_id=42,
+        topic="checkouts",
+        partition=6,
+        offset=9,
+        key=b"42",
+        raw=stored,
+    )
+    assert (record.stage, record.reason, record.key) == ("state", "unreadable_state", "42")
+    assert record.detail.startswith("user 42: stored state unreadable, reseeded: corrupt")
+    assert (record.topic, record.partition, record.offset) == ("checkouts", 6, 9)
+    assert DeadLetter.from_bytes(record.to_bytes()).raw == stored

@@ -24,7 +24,7 @@ from schemas.events import Event, decode
 from schemas.recommendation import Recommendation
 from scorers import Artifacts, recommend
 from stream_app import reorder
-from stream_app.deadletter import DeadLetter, Decision, dead_letter, decide, unreadable_state
+from stream_app.deadletter import DeadLetter, dead_letter, unreadable_state
 from stream_app.sinks import Sink, wall_ms, write_until_done
 
 __all__ = [
@@ -245,7 +245,8 @@ class Pipeline:
     def update(
         self, table: MutableMapping[bytes, bytes], decoded: Sequence[tuple[Incoming, Event]]
     ) -> tuple[dict[int, reorder.Buffered], list[DeadLetter]]:
-        """Add the events to their users' reorder buffers; the touched users' buffers."""
+        """Add the events to their users' reorder buffers; the touched users' buffers, and the
+        dead letters of users whose stored state was unreadable (they were reseeded)."""
         states: dict[int, reorder.Buffered] = {}
         bad: list[DeadLetter] = []
         arrived = wall_ms()
@@ -262,33 +263,13 @@ class Pipeline:
                     self.stats["late_events"] += 1
                     self.stats["max_late_events"] = max(self.stats["max_late_events"], depth)
                     self.stats["max_late_ms"] = max(self.stats["max_late_ms"], late_ms)
-            try:
-                states[user] = reorder.add_many(
-                    buf, [e for _, e in mine], self.config, arrived, hold_ms=self.hold_ms
-                )
-            except Exception as exc:
-                if decide(exc) is not Decision.SKIP:
-                    raise
-                states[user] = self._one_by_one(buf, mine, arrived, bad)
+            # decoded events are valid: nothing here raises InvalidEvent, and anything it
+            # does raise is a bug (the STOP branch of the error policy)
+            states[user] = reorder.add_many(
+                buf, [e for _, e in mine], self.config, arrived, hold_ms=self.hold_ms
+            )
         self.stats["events"] += len(decoded)
         return states, bad
-
-    def _one_by_one(
-        self,
-        buf: reorder.Buffered,
-        mine: list[tuple[Incoming, Event]],
-        arrived: int,
-        bad: list[DeadLetter],
-    ) -> reorder.Buffered:
-        """Apply a user's events singly, dead-lettering the ones the core rejects."""
-        for msg, event in mine:
-            try:
-                buf = reorder.add(buf, event, self.config, arrived, hold_ms=self.hold_ms)
-            except Exception as exc:
-                if decide(exc) is not Decision.SKIP:
-                    raise
-                bad.append(self._reject(exc, "apply", msg))
-        return buf
 
     def write_back(
         self, table: MutableMapping[bytes, bytes], states: dict[int, reorder.Buffered]

@@ -11,7 +11,7 @@ import pytest
 
 from features import DEFAULT_CONFIG, apply, empty_state
 from schemas.catalog import load_catalog
-from schemas.errors import InvalidData
+from schemas.errors import InvalidData, InvalidEvent
 from schemas.events import CartAdd, Checkout, Search, encode
 from schemas.instacart import read_orders, split_test_orders
 from schemas.recommendation import Recommendation
@@ -232,3 +232,22 @@ def test_load_state_of_unreadable_value_gives_the_seed_without_raising(world) ->
         table = {user_key(user): stored}
         assert pipeline.load_state(table, user) == artifacts.seed_state(user)
         assert table[user_key(user)] == stored  # reading does not write
+
+
+def test_an_error_while_applying_events_is_not_swallowed(world, monkeypatch) -> None:
+    # decoded events are valid, so any error folding them is a bug: it must reach the agent's
+    # STOP branch (no dead letter, nothing written back), whatever its type
+    artifacts, *_ = world
+    user = artifacts.known_users()[0]
+    seed = artifacts.seed_state(user)
+    pipeline = Pipeline(artifacts, MemorySink(), config=DEFAULT_CONFIG)
+    decoded, _ = pipeline.decode([_msg(Checkout("c1", user, seed.last_ts + 1000))])
+
+    def broken(*args, **kwargs):
+        raise InvalidEvent("bad_value", "raised by a bug in the fold")
+
+    monkeypatch.setattr(reorder, "add_many", broken)
+    table: dict[bytes, bytes] = {}
+    with pytest.raises(InvalidEvent):
+        pipeline.update(table, decoded)
+    assert table == {} and pipeline.stats["dead_letters"] == 0

@@ -65,7 +65,7 @@ def test_dead_letter_record_keeps_reason_position_and_original_bytes(
 def test_dead_letter_of_non_utf8_key_and_missing_value_round_trips() -> None:
     record = dead_letter(
         ValueError("boom"),
-        stage="apply",
+        stage="state",
         topic="t",
         partition=0,
         offset=0,

@@ -92,6 +92,9 @@ class DecayNotes:
     def __init__(self, capacity: int = 50_000) -> None:
         self.capacity = capacity
         self._notes: OrderedDict[int, tuple[int, int]] = OrderedDict()
+        self.generation = 0
+        """Bumped by :meth:`clear`: a write that started in an older generation must not note
+        its users (their partitions may have moved to another worker meanwhile)."""
 
     def __len__(self) -> int:
         return len(self._notes)
@@ -110,6 +113,7 @@ class DecayNotes:
     def clear(self) -> None:
         """Forget everyone (partitions were revoked: other workers own those users now)."""
         self._notes.clear()
+        self.generation += 1
 
     def due(self, now_wall_ms: int, limit: int) -> list[tuple[int, int]]:
         """Up to ``limit`` ``(user, now_ms)`` pairs, least recently written first, where
@@ -176,6 +180,7 @@ class Pipeline:
                 "late_events",
                 "max_late_events",
                 "max_late_ms",
+                "kept_newer",
             ),
             0,
         )
@@ -310,8 +315,14 @@ class Pipeline:
         states: dict[int, UserState],
         now_ms: dict[int, int] | None = None,
     ) -> None:
-        """Write all answers in one sink call (retrying), then update the decay notes."""
+        """Write all answers in one sink call (retrying), then update the decay notes (unless
+        partitions were revoked while the write waited: those users are not ours any more)."""
+        generation = self.notes.generation
         await write_until_done(self.sink, answers)
+        self.stats["answers"] += len(answers)
+        self.stats["kept_newer"] = getattr(self.sink, "kept_newer", 0)
+        if self.notes.generation != generation:
+            return
         written = wall_ms()
         at = now_ms or {}
         for reco in answers:
@@ -324,7 +335,6 @@ class Pipeline:
                 self.notes.note(user, state.last_ts, written - (scored_at - state.last_ts))
             else:
                 self.notes.forget(user)
-        self.stats["answers"] += len(answers)
 
     async def rescore_faded(self, table: MutableMapping[bytes, bytes], limit: int = 2000) -> int:
         """Timer step: rescore users whose search context faded since their last answer."""

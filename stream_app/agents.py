@@ -23,6 +23,7 @@ from schemas.errors import InvalidData, InvalidEvent
 from schemas.events import Event, decode
 from schemas.recommendation import Recommendation
 from scorers import Artifacts, recommend
+from scorers.featurize import MAX_LIVE_SEARCHES
 from stream_app import reorder
 from stream_app.deadletter import DeadLetter, dead_letter, unreadable_state
 from stream_app.sinks import Sink, wall_ms, write_until_done
@@ -128,18 +129,23 @@ class DecayNotes:
 
 def search_fading(state: UserState, now_ms: int, config: FeatureConfig) -> bool:
     """Whether the user's search context still changes the answer as time passes: while the
-    newest search still counts in scoring (:func:`features.search_weight` above 0), so the
-    timer's last rescore is at a time when the search no longer counts, and the answer left in
-    Redis is the one without it.
+    newest of the searches the scorer looks at still counts in scoring
+    (:func:`features.search_weight` above 0), so the timer's last rescore is at a time when no
+    search counts any more, and the answer left in Redis is the one without them.
 
     >>> from features import DEFAULT_CONFIG
     >>> s = UserState(1, last_ts=10, searches=(("milk", 10),))
     >>> [search_fading(s, 10 + minutes * 60_000, DEFAULT_CONFIG) for minutes in (1, 60, 67)]
     [True, True, False]
+    >>> late = UserState(1, last_ts=10, searches=(("milk", 50 * 60_000), ("eggs", 10)))
+    >>> search_fading(late, 100 * 60_000, DEFAULT_CONFIG)  # milk (newer, listed first) counts
+    True
     """
-    if not state.searches:
+    live = state.searches[-MAX_LIVE_SEARCHES:]  # the ones the scorer looks at
+    if not live:
         return False
-    return search_weight(now_ms - state.searches[-1][1], config) > 0.0
+    # the newest by event time: a search that arrived late may sit after a newer one
+    return search_weight(now_ms - max(ts for _, ts in live), config) > 0.0
 
 
 class Pipeline:
@@ -314,10 +320,13 @@ class Pipeline:
         answers: Sequence[Recommendation],
         states: dict[int, UserState],
         now_ms: dict[int, int] | None = None,
+        generation: int | None = None,
     ) -> None:
-        """Write all answers in one sink call (retrying), then update the decay notes (unless
-        partitions were revoked while the write waited: those users are not ours any more)."""
-        generation = self.notes.generation
+        """Write all answers in one sink call (retrying), then update the decay notes, unless
+        partitions were revoked since ``generation`` (``notes.generation`` read when the batch
+        started; default: now): those users may not be ours any more."""
+        if generation is None:
+            generation = self.notes.generation
         await write_until_done(self.sink, answers)
         self.stats["answers"] += len(answers)
         self.stats["kept_newer"] = getattr(self.sink, "kept_newer", 0)

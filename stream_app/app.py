@@ -135,6 +135,7 @@ def create_app(
         """decode → update → write back → rank → sink, once per batch."""
         async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_s):
             started = time.perf_counter()
+            generation = pipeline.notes.generation  # a revocation from here on: note nobody
             try:
                 messages = [incoming(e) for e in batch]
                 decoded, rejected = pipeline.decode(messages)
@@ -143,7 +144,7 @@ def create_app(
                 current = pipeline.current(touched)
                 async with pipeline.lock:
                     answers = pipeline.rank(current)
-                    await pipeline.write(answers, current)
+                    await pipeline.write(answers, current, generation=generation)
                 await send_all(dead_letters, rejected + failed)
                 pipeline.count_batch(len(messages), time.perf_counter() - started)
             except Exception as exc:  # the STOP branch of the error policy

@@ -54,3 +54,24 @@ async def test_a_write_that_outlived_a_revocation_notes_nobody() -> None:
     await batch({})
     assert len(pipeline.notes) == 0  # revoked meanwhile: not ours to rescore any more
     assert sink.get(user) is not None and pipeline.stats["answers"] == 2
+
+
+async def test_a_batch_that_waited_for_the_lock_through_a_revocation_notes_nobody() -> None:
+    # the agent reads notes.generation when its batch starts; the timer may hold the lock (a
+    # slow Redis) while partitions are revoked: the batch's write must not note its users
+    orders = read_orders(FIXTURE / "orders.csv")
+    train, _ = split_test_orders(orders, 1)
+    artifacts = build_artifacts(train, load_catalog(FIXTURE))
+    user = artifacts.known_users()[0]
+    pipeline = Pipeline(artifacts, MemorySink(), config=DEFAULT_CONFIG)
+    search = Search("s1", user, "chocolate", artifacts.seed_state(user).last_ts + 1)
+    msg = Incoming("searches", 0, 0, user_key(user), encode(search))
+    generation = pipeline.notes.generation  # the batch starts
+    decoded, _ = pipeline.decode([msg])
+    touched, _ = pipeline.update({}, decoded)
+    current = pipeline.current(touched)
+    pipeline.notes.clear()  # revoked while the batch waited for the lock
+    await pipeline.write(pipeline.rank(current), current, generation=generation)
+    assert len(pipeline.notes) == 0
+    await pipeline.write(pipeline.rank(current), current)  # the timer's way: read at write
+    assert len(pipeline.notes) == 1

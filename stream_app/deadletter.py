@@ -1,4 +1,8 @@
-"""The worker's error policy, in one place: skip (dead-letter), retry, or stop.
+"""The worker's error policy, in one place: skip (dead-letter), retry, reseed or stop.
+
+Each branch is implemented where the error can arise: ``Pipeline.decode`` dead-letters bad
+events, :func:`~stream_app.sinks.write_until_done` retries the sink, ``Pipeline.load`` reseeds
+an unreadable state, and the agent's ``except`` calls :func:`stop_worker`.
 
 ::
 
@@ -22,13 +26,13 @@ when the generator is closed after the agent raised; a raise followed by the sup
 restart (or a graceful shutdown, which commits) would commit offsets past events that were
 never applied. Ending the process with :func:`os._exit` skips that commit: Kafka redelivers
 the batch to the next worker, and replaying it is harmless because ``features.apply`` ignores
-an ``event_id`` it has already seen.
+an ``event_id`` it has already seen among the user's latest 64 (a crash redelivers the events
+since the last offset commit, a few seconds of traffic).
 """
 
 from __future__ import annotations
 
 import base64
-import enum
 import logging
 import os
 import sys
@@ -38,14 +42,12 @@ from typing import Any, NoReturn
 
 import orjson
 
-from schemas.errors import InvalidEvent, SinkError
+from schemas.errors import InvalidEvent
 
 __all__ = [
     "EXIT_FATAL",
     "DeadLetter",
-    "Decision",
     "dead_letter",
-    "decide",
     "stop_worker",
     "unreadable_state",
 ]
@@ -54,27 +56,6 @@ log = logging.getLogger(__name__)
 
 EXIT_FATAL = 70
 """Exit status of a worker stopped by an unexpected error (``EX_SOFTWARE``)."""
-
-
-class Decision(enum.Enum):
-    """What the worker does with an error."""
-
-    SKIP = "skip"
-    RETRY = "retry"
-    STOP = "stop"
-
-
-def decide(exc: BaseException) -> Decision:
-    """The policy: bad input is skipped, sink failures retried, everything else stops.
-
-    >>> decide(InvalidEvent("malformed_json")), decide(SinkError("down")), decide(KeyError(1))
-    (<Decision.SKIP: 'skip'>, <Decision.RETRY: 'retry'>, <Decision.STOP: 'stop'>)
-    """
-    if isinstance(exc, InvalidEvent):
-        return Decision.SKIP
-    if isinstance(exc, SinkError):
-        return Decision.RETRY
-    return Decision.STOP
 
 
 @dataclass(frozen=True, slots=True)

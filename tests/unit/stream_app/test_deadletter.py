@@ -5,16 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from schemas.errors import InvalidData, InvalidEvent, SinkError
+from schemas.errors import InvalidData, InvalidEvent
 from schemas.events import decode
-from stream_app.deadletter import DeadLetter, Decision, dead_letter, decide, unreadable_state
-
-
-def test_invalid_events_are_skipped_sink_errors_retried_everything_else_stops() -> None:
-    assert decide(InvalidEvent("malformed_json")) is Decision.SKIP
-    assert decide(SinkError("redis down")) is Decision.RETRY
-    for exc in (InvalidData("corrupt state"), KeyError("x"), ZeroDivisionError(), RuntimeError()):
-        assert decide(exc) is Decision.STOP
+from stream_app.deadletter import DeadLetter, dead_letter, unreadable_state
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,8 @@ def _nearest_existing(path: Path, option: str, named: Path | None = None) -> Pat
     named = path if named is None else named
     here = path.absolute()
     while not here.exists() and here != here.parent:
+        if here.is_symlink():  # exists() follows links: this one points nowhere
+            raise ConfigError(f"{option} {named}: {here} is a broken symlink")
         here = here.parent
     if not here.is_dir():
         raise ConfigError(f"{option} {named}: {here} is not a folder")

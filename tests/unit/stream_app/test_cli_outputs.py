@@ -89,6 +89,22 @@ def test_schemas_export_under_a_file_is_one_line(
     assert afile.read_text() == "not a folder\n"
 
 
+@pytest.mark.parametrize(("command", "option"), [("schemas", "--out"), ("eval", "--json")])
+def test_a_path_through_a_broken_symlink_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, option: str
+) -> None:
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    bad = dangling / "x" / "r.json"
+    args = (
+        ["schemas", "export", "--out", str(bad)]
+        if command == "schemas"
+        else ["eval", *_inputs(tmp_path), "--json", str(bad), "--model", "default"]
+    )
+    assert main(args) == 2
+    assert f"{dangling} is a broken symlink" in _one_line_error(capsys, command, bad)
+
+
 def test_record_checks_out_before_contacting_kafka(
     afile: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

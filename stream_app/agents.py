@@ -277,7 +277,12 @@ class Pipeline:
             # decoded events are valid: nothing here raises InvalidEvent, and anything it
             # does raise is a bug (the STOP branch of the error policy)
             states[user] = reorder.add_many(
-                buf, [e for _, e in mine], self.config, arrived, hold_ms=self.hold_ms
+                buf,
+                [e for _, e in mine],
+                self.config,
+                arrived,
+                hold_ms=self.hold_ms,
+                positions=[(m.topic, m.partition, m.offset) for m, _ in mine],
             )
         self.stats["events"] += len(decoded)
         return states, bad

@@ -25,9 +25,9 @@ Why stop hard: Faust's ``take_events()`` acks a batch in a ``finally`` clause, w
 when the generator is closed after the agent raised; a raise followed by the supervisor's
 restart (or a graceful shutdown, which commits) would commit offsets past events that were
 never applied. Ending the process with :func:`os._exit` skips that commit: Kafka redelivers
-the batch to the next worker, and replaying it is harmless because ``features.apply`` ignores
-an ``event_id`` it has already seen among the user's latest 64 (a crash redelivers the events
-since the last offset commit, a few seconds of traffic).
+the batch to the next worker, and replaying it is harmless: each user's stored buffer knows
+the highest offset it folded per source partition and drops redelivered messages
+(:mod:`stream_app.reorder`).
 """
 
 from __future__ import annotations

@@ -23,15 +23,29 @@ The result equals the offline fold over the event-time-sorted log whenever no ev
 more than ``hold_ms`` after a later-stamped event of the same user. Everything is in the
 changelog-backed table, so nothing is lost between batches.
 
-Serialised form: ``b"R1"`` + count + length-prefixed ``base``, ``current``
-(``UserState.to_bytes``) and each pending event (8-byte arrival ms + ``encode(event)``).
+Redeliveries: Kafka is at-least-once, so after a crash the events since the last offset commit
+come again, while the table's changelog already holds their effect. ``apply`` ignores an
+``event_id`` among the user's latest 64, but a redelivered window longer than that would be
+applied again. So the buffer also keeps, per source partition, the highest offset folded into
+``current`` (``positions``), and :func:`add_many` drops a message at or below it: exact, however
+long the window. A message is dropped only if its event is also no newer than ``current``'s
+``last_ts`` (a redelivered event always is), so input topics recreated from offset 0 cannot
+swallow new events. Replaying a log again publishes new messages (new offsets): those are
+events, not redeliveries, and are folded like the offline replay folds them.
+
+Serialised form: ``b"R2"`` + count + length-prefixed ``base``, ``current``
+(``UserState.to_bytes``), the positions (JSON ``[[topic, partition, offset], ...]``) and each
+pending event (8-byte arrival ms + ``encode(event)``). ``b"R1"`` values (no positions) are
+still read.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import orjson
 
 from features import FeatureConfig, UserState, apply
 from schemas.errors import InvalidData, InvalidEvent
@@ -52,7 +66,8 @@ __all__ = [
 
 DEFAULT_HOLD_MS = 30_000
 DEFAULT_MAX_PENDING = 256
-_MAGIC = b"R1"
+_MAGIC = b"R2"
+_MAGIC_V1 = b"R1"
 _TYPE_RANK = {"search": 0, "cart_add": 1, "checkout": 2}
 
 
@@ -81,14 +96,22 @@ class Buffered:
     current: UserState
     arrived: tuple[int, ...] = ()
     """Wall-clock ms each pending event arrived (same order as ``pending``)."""
+    positions: tuple[tuple[str, int, int], ...] = ()
+    """``(topic, partition, highest offset)`` of every source partition folded into
+    ``current``, sorted."""
 
     def to_bytes(self) -> bytes:
-        """Compact framing of the three parts."""
+        """Compact framing of the parts."""
         events = [
             struct.pack(">Q", t) + encode(e)
             for t, e in zip(self.arrived, self.pending, strict=True)
         ]
-        parts = [self.base.to_bytes(), self.current.to_bytes(), *events]
+        parts = [
+            self.base.to_bytes(),
+            self.current.to_bytes(),
+            orjson.dumps(self.positions),
+            *events,
+        ]
         out = [_MAGIC, struct.pack(">I", len(parts))]
         for part in parts:
             out.append(struct.pack(">I", len(part)))
@@ -103,24 +126,36 @@ def from_bytes(raw: bytes) -> Buffered:
     >>> b = start(empty_state(3))
     >>> from_bytes(b.to_bytes()) == b
     True
+    >>> seen = Buffered(b.base, (), b.current, (), (("cart-adds", 2, 41),))
+    >>> from_bytes(seen.to_bytes()).positions
+    (('cart-adds', 2, 41),)
     """
     try:
-        if raw[:2] != _MAGIC:
+        magic = raw[:2]
+        if magic not in (_MAGIC, _MAGIC_V1):
             raise InvalidData("user state buffer has an unknown format")
         (n,) = struct.unpack_from(">I", raw, 2)
         pos, parts = 6, []
         for _ in range(n):
             (size,) = struct.unpack_from(">I", raw, pos)
+            if pos + 4 + size > len(raw):
+                raise ValueError("truncated")
             parts.append(raw[pos + 4 : pos + 4 + size])
             pos += 4 + size
-        base, current, *events = parts
+        if magic == _MAGIC:
+            base, current, seen, *events = parts
+            positions = tuple((str(t), int(p), int(o)) for t, p, o in orjson.loads(seen))
+        else:
+            base, current, *events = parts
+            positions = ()
         return Buffered(
             UserState.from_bytes(base),
             tuple(decode(e[8:]) for e in events),
             UserState.from_bytes(current),
             tuple(struct.unpack_from(">Q", e)[0] for e in events),
+            positions,
         )
-    except (struct.error, ValueError, InvalidEvent) as exc:
+    except (struct.error, ValueError, TypeError, InvalidEvent) as exc:
         raise InvalidData(f"corrupt user state buffer: {exc}") from exc
 
 
@@ -171,8 +206,12 @@ def add_many(
     *,
     hold_ms: int = DEFAULT_HOLD_MS,
     max_pending: int = DEFAULT_MAX_PENDING,
+    positions: Sequence[tuple[str, int, int]] | None = None,
 ) -> Buffered:
     """:func:`add` for several events of one user arrived together: at most one re-fold.
+
+    ``positions`` (one ``(topic, partition, offset)`` per event, from Kafka) drop redelivered
+    messages (see the module docstring); without them only ``apply``'s id window applies.
 
     >>> from features import empty_state, DEFAULT_CONFIG as cfg
     >>> from schemas.events import CartAdd, Checkout
@@ -189,6 +228,10 @@ def add_many(
     # the ids remembered at the start of the batch would make the state depend on how the
     # events happened to be batched (a state that forgot old ids while folding re-applies
     # them offline).
+    events = list(events)
+    kept_positions = buf.positions
+    if positions is not None:
+        events, kept_positions = _drop_redelivered(buf, events, positions)
     seen = {p.event_id for p in buf.pending}
     new: list[Event] = []
     for event in events:
@@ -196,7 +239,7 @@ def add_many(
             seen.add(event.event_id)
             new.append(event)
     if not new:
-        return buf
+        return buf if kept_positions == buf.positions else replace(buf, positions=kept_positions)
     new = sort_for_apply(new)
     if not buf.pending or apply_key(new[0]) >= apply_key(buf.pending[-1]):
         pending = (*buf.pending, *new)
@@ -222,4 +265,23 @@ def add_many(
     ):
         base = apply(base, pending[settle], config)
         settle += 1
-    return Buffered(base, pending[settle:], current, arrived[settle:])
+    return Buffered(base, pending[settle:], current, arrived[settle:], kept_positions)
+
+
+def _drop_redelivered(
+    buf: Buffered, events: list[Event], positions: Sequence[tuple[str, int, int]]
+) -> tuple[list[Event], tuple[tuple[str, int, int], ...]]:
+    """The events that are not redeliveries, and the positions after them."""
+    if len(positions) != len(events):
+        raise ValueError(f"{len(positions)} positions for {len(events)} events")
+    folded = {(t, p): o for t, p, o in buf.positions}  # as of the start of this batch
+    highest = dict(folded)
+    last_ts = buf.current.last_ts
+    out = []
+    for event, (topic, partition, offset) in zip(events, positions, strict=True):
+        seen = folded.get((topic, partition))
+        if seen is not None and offset <= seen and event.ts <= last_ts:
+            continue  # redelivered: its effect is already in ``current``
+        out.append(event)
+        highest[(topic, partition)] = max(offset, highest.get((topic, partition), offset))
+    return out, tuple(sorted((t, p, o) for (t, p), o in highest.items()))

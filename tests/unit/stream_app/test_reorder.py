@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features import DEFAULT_CONFIG, empty_state, fold
-from schemas.events import CartAdd, Checkout, Search
+from schemas.events import CartAdd, Checkout, Search, encode
 from stream_app import reorder
 
 T0 = 1_500_000_000_000
@@ -83,3 +83,83 @@ def test_replaying_events_the_state_already_holds_gives_the_offline_state(chunk)
     for i in range(0, len(events), chunk):
         buf = reorder.add_many(buf, events[i : i + chunk], DEFAULT_CONFIG, now_ms=i)
     assert buf.current == fold(seeded, events)
+
+
+def _at(events: list, first_offset: int) -> list[tuple[str, int, int]]:
+    """Kafka positions of ``events`` published in this order to one partition per topic."""
+    next_offset: dict[str, int] = {}
+    out = []
+    for e in events:
+        offset = next_offset.get(e.type, first_offset)
+        next_offset[e.type] = offset + 1
+        out.append((f"{e.type}s", 3, offset))
+    return out
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 90), st.integers(1, 90))
+def test_a_redelivered_window_of_any_length_is_a_no_op(chunk, redelivered_chunk) -> None:
+    # after a crash, Kafka redelivers everything since the last offset commit, while the
+    # changelog already holds its effect: longer than apply's 64-id window here
+    events = _events(12)  # 84 events
+    where = _at(events, 0)
+    buf = reorder.start(empty_state(1))
+    for i in range(0, len(events), chunk):
+        part = slice(i, i + chunk)
+        buf = reorder.add_many(buf, events[part], DEFAULT_CONFIG, now_ms=i, positions=where[part])
+    assert buf.current == fold(empty_state(1), events) and buf.current.n_orders == 12
+    again = buf
+    for i in range(0, len(events), redelivered_chunk):
+        part = slice(i, i + redelivered_chunk)
+        again = reorder.add_many(
+            again, events[part], DEFAULT_CONFIG, now_ms=10**6 + i, positions=where[part]
+        )
+    assert again.current == buf.current and again.positions == buf.positions
+
+
+def test_a_republished_log_is_folded_like_the_offline_replay() -> None:
+    # the same events published again are new messages (new offsets), not redeliveries
+    events = _events(12)
+    seeded = fold(empty_state(1), events)
+    buf = reorder.start(seeded)
+    buf = reorder.add_many(buf, events, DEFAULT_CONFIG, now_ms=0, positions=_at(events, 500))
+    assert buf.current == fold(seeded, events)
+
+
+def test_recreated_topics_do_not_swallow_new_events() -> None:
+    # offsets start again at 0, below what the state remembers: newer events still count
+    old, new = _events(2), _events(4)[-7:]  # the last order is newer than everything in old
+    buf = reorder.add_many(
+        reorder.start(empty_state(1)), old, DEFAULT_CONFIG, 0, positions=_at(old, 100)
+    )
+    buf = reorder.add_many(buf, new, DEFAULT_CONFIG, 10**6, positions=_at(new, 0))
+    assert buf.current == fold(fold(empty_state(1), old), new)
+
+
+def test_late_events_of_one_batch_are_kept_whatever_their_offsets() -> None:
+    # two late searches (older than the state's last event) arrive in one batch; the one
+    # published later sorts first: a new message must never be taken for a redelivery
+    first = _events(1)
+    where = _at(first, 0)  # searches at offsets 0-2
+    buf = reorder.add_many(reorder.start(empty_state(1)), first, DEFAULT_CONFIG, 0, positions=where)
+    older = Search("late-1", 1, "older", first[0].ts - 2_000)
+    newer = Search("late-2", 1, "newer", first[0].ts - 1_000)
+    batch = [older, newer]  # apply order; ``older`` was published after ``newer``
+    buf = reorder.add_many(
+        buf, batch, DEFAULT_CONFIG, 1, positions=[("searchs", 3, 4), ("searchs", 3, 3)]
+    )
+    assert buf.current == fold(empty_state(1), reorder.sort_for_apply([*first, *batch]))
+    assert ("searchs", 3, 4) in buf.positions
+
+
+def test_values_of_the_previous_format_are_still_read() -> None:
+    import struct
+
+    buf = reorder.add_many(reorder.start(empty_state(1)), _events(1), DEFAULT_CONFIG, 0)
+    parts = [buf.base.to_bytes(), buf.current.to_bytes()]
+    parts += [
+        struct.pack(">Q", t) + encode(e) for t, e in zip(buf.arrived, buf.pending, strict=True)
+    ]
+    v1 = b"R1" + struct.pack(">I", len(parts))
+    v1 += b"".join(struct.pack(">I", len(p)) + p for p in parts)
+    assert reorder.from_bytes(v1) == buf

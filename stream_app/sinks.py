@@ -55,7 +55,7 @@ def wall_ms() -> int:
 FENCED_SET = """
 local old = redis.call('GET', KEYS[1])
 if old then
-    local ts = string.match(old, '"event_ts":(%d+)')
+    local ts = string.match(old, '"event_ts":(%d+)}$')
     if ts and tonumber(ts) > tonumber(ARGV[2]) then
         return 0
     end
@@ -66,7 +66,7 @@ return 1
 """``SET KEYS[1] ARGV[1]`` unless the stored value's ``event_ts`` is newer than ``ARGV[2]``;
 1 if written, 0 if the stored answer was kept."""
 
-_EVENT_TS = re.compile(rb'"event_ts":(\d+)')
+_EVENT_TS = re.compile(rb'"event_ts":(\d+)}$')  # the last key of the stored JSON
 
 
 def stored_event_ts(raw: bytes | None) -> int:
@@ -74,6 +74,8 @@ def stored_event_ts(raw: bytes | None) -> int:
 
     >>> stored_event_ts(b'{"user_id":1,"items":[],"event_ts":1500000000000}'), stored_event_ts(None)
     (1500000000000, -1)
+    >>> stored_event_ts(b'{"items":[[1,0.5,"\\"event_ts\\":9"]],"event_ts":7}')  # only the last key
+    7
     """
     found = _EVENT_TS.search(raw) if raw else None
     return int(found.group(1)) if found else -1

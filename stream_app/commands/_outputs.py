@@ -9,16 +9,28 @@ Failures are a one-line :class:`~schemas.errors.ConfigError` naming the option a
 
 from __future__ import annotations
 
+import argparse
 import os
 import tempfile
 from pathlib import Path
 
 from schemas.errors import ConfigError
 
-__all__ = ["CREATES_PARENTS", "check_output_dir", "check_output_file"]
+__all__ = ["CREATES_PARENTS", "add_event_log_out", "check_output_dir", "check_output_file"]
 
 CREATES_PARENTS = "missing parent folders are created"
 """Appended to the help of every output option: the behaviour they all share."""
+
+
+def add_event_log_out(p: argparse.ArgumentParser) -> None:
+    """The required ``--out LOG.jsonl`` of the commands that write an event log."""
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="LOG.jsonl",
+        help=f"event log to write (replaced if it exists; {CREATES_PARENTS})",
+    )
 
 
 def check_output_dir(path: Path, option: str) -> None:

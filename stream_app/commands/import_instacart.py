@@ -17,7 +17,7 @@ from schemas.errors import ConfigError, InvalidData
 from schemas.events import Event, Search, encode
 from schemas.instacart import Order, orders_to_events, read_orders, split_test_orders
 from stream_app.commands._inputs import add_orders_and_catalog
-from stream_app.commands._outputs import CREATES_PARENTS, check_output_file
+from stream_app.commands._outputs import add_event_log_out, check_output_file
 from stream_app.replay import recent_events
 from stream_app.settings import Settings
 
@@ -42,13 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_orders_and_catalog(p)
-    p.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        metavar="LOG.jsonl",
-        help=f"event log to write (replaced if it exists; {CREATES_PARENTS})",
-    )
+    add_event_log_out(p)
     p.add_argument(
         "--search-rate",
         type=float,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from stream_app.commands._outputs import CREATES_PARENTS, check_output_file
+from stream_app.commands._outputs import add_event_log_out, check_output_file
 from stream_app.settings import Settings
 
 
@@ -20,13 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "new message. Invalid values are counted and left out."
         ),
     )
-    p.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        metavar="LOG.jsonl",
-        help=f"event log to write (replaced if it exists; {CREATES_PARENTS})",
-    )
+    add_event_log_out(p)
     p.add_argument(
         "--timeout",
         type=float,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 
 from features import FeatureConfig, UserState, apply, empty_state, search_weight
@@ -172,6 +172,9 @@ class Pipeline:
         )
         self.hold_ms = hold_ms
         self.notes = DecayNotes(notes_capacity)
+        self.highwater: Callable[[str, int], int | None] | None = None
+        """``(topic, partition) -> high-water mark`` of the consumer (set by the app): lets
+        :func:`reorder.drop_redelivered` tell a recreated topic from a redelivery."""
         self.parsed_capacity = 5_000
         self._parsed: OrderedDict[int, tuple[bytes, reorder.Buffered]] = OrderedDict()
         self.lock = asyncio.Lock()
@@ -187,6 +190,7 @@ class Pipeline:
                 "max_late_events",
                 "max_late_ms",
                 "kept_newer",
+                "redelivered",
             ),
             0,
         )
@@ -268,7 +272,14 @@ class Pipeline:
             buf, unreadable = self._read(table, user)
             if unreadable is not None:
                 bad.append(self._reject_state(user, *unreadable, mine[0][0]))
-            for _, event in mine:
+            buf, events = reorder.drop_redelivered(
+                buf,
+                [e for _, e in mine],
+                [(m.topic, m.partition, m.offset) for m, _ in mine],
+                self.highwater,
+            )
+            self.stats["redelivered"] += len(mine) - len(events)
+            for event in events:
                 depth, late_ms = reorder.lateness(buf, event, arrived)
                 if depth:
                     self.stats["late_events"] += 1
@@ -276,15 +287,8 @@ class Pipeline:
                     self.stats["max_late_ms"] = max(self.stats["max_late_ms"], late_ms)
             # decoded events are valid: nothing here raises InvalidEvent, and anything it
             # does raise is a bug (the STOP branch of the error policy)
-            states[user] = reorder.add_many(
-                buf,
-                [e for _, e in mine],
-                self.config,
-                arrived,
-                hold_ms=self.hold_ms,
-                positions=[(m.topic, m.partition, m.offset) for m, _ in mine],
-            )
-        self.stats["events"] += len(decoded)
+            states[user] = reorder.add_many(buf, events, self.config, arrived, hold_ms=self.hold_ms)
+            self.stats["events"] += len(events)
         return states, bad
 
     def write_back(

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from scorers import Artifacts
 from stream_app import fetchguard
@@ -161,6 +162,15 @@ def create_app(
                 stop_worker(exc, "the fade-searches timer")
             if n:
                 log.info("rescored %d users whose search context faded", n)
+
+    def highwater(topic: str, partition: int) -> int | None:
+        """The consumer's last known high-water mark of an assigned partition, else None."""
+        try:
+            return app.consumer.highwater(TP(topic, partition))
+        except (AssertionError, KeyError, AttributeError):  # not (or no longer) assigned
+            return None
+
+    pipeline.highwater = highwater
 
     @app.on_partitions_revoked.connect
     async def forget_notes(sender: Any, revoked: Any, **kwargs: Any) -> None:

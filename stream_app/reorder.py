@@ -27,22 +27,33 @@ Redeliveries: Kafka is at-least-once, so after a crash the events since the last
 come again, while the table's changelog already holds their effect. ``apply`` ignores an
 ``event_id`` among the user's latest 64, but a redelivered window longer than that would be
 applied again. So the buffer also keeps, per source partition, the highest offset folded into
-``current`` (``positions``), and :func:`add_many` drops a message at or below it: exact, however
-long the window. A message is dropped only if its event is also no newer than ``current``'s
-``last_ts`` (a redelivered event always is), so input topics recreated from offset 0 cannot
-swallow new events. Replaying a log again publishes new messages (new offsets): those are
-events, not redeliveries, and are folded like the offline replay folds them.
+``current`` (``positions``), and :func:`drop_redelivered` drops a message at or below it:
+exact, however long the window. Two guards keep it from dropping *new* messages:
+
+* a stored position at or past the partition's high-water mark (the offset the next message
+  will get) cannot belong to this partition: the topic was deleted and recreated (offsets
+  start again at 0). The stored position is then forgotten and replaced by the new ones;
+* a message whose event is not older than the user's latest event (``ts >= last_ts``) is
+  never dropped here: a redelivery of one of those is among the latest ids ``apply``
+  remembers, and a new one (after a recreation) must count.
+
+Replaying a log again publishes new messages (new offsets): those are events, not
+redeliveries, and are folded like the offline replay folds them. Not covered: a recreated topic
+whose new offsets passed the stored ones before the user's first new message is read (then a
+late event of that user can be taken for a redelivery; the worker counts every drop in its
+stats, ``redelivered``).
 
 Serialised form: ``b"R2"`` + count + length-prefixed ``base``, ``current``
 (``UserState.to_bytes``), the positions (JSON ``[[topic, partition, offset], ...]``) and each
 pending event (8-byte arrival ms + ``encode(event)``). ``b"R1"`` values (no positions) are
-still read.
+still read, but an older release cannot read ``b"R2"`` (rolling back to one reseeds the users
+it touches).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import orjson
@@ -58,6 +69,7 @@ __all__ = [
     "add",
     "add_many",
     "apply_key",
+    "drop_redelivered",
     "from_bytes",
     "lateness",
     "sort_for_apply",
@@ -206,12 +218,9 @@ def add_many(
     *,
     hold_ms: int = DEFAULT_HOLD_MS,
     max_pending: int = DEFAULT_MAX_PENDING,
-    positions: Sequence[tuple[str, int, int]] | None = None,
 ) -> Buffered:
     """:func:`add` for several events of one user arrived together: at most one re-fold.
-
-    ``positions`` (one ``(topic, partition, offset)`` per event, from Kafka) drop redelivered
-    messages (see the module docstring); without them only ``apply``'s id window applies.
+    (Drop Kafka redeliveries first with :func:`drop_redelivered`.)
 
     >>> from features import empty_state, DEFAULT_CONFIG as cfg
     >>> from schemas.events import CartAdd, Checkout
@@ -228,10 +237,6 @@ def add_many(
     # the ids remembered at the start of the batch would make the state depend on how the
     # events happened to be batched (a state that forgot old ids while folding re-applies
     # them offline).
-    events = list(events)
-    kept_positions = buf.positions
-    if positions is not None:
-        events, kept_positions = _drop_redelivered(buf, events, positions)
     seen = {p.event_id for p in buf.pending}
     new: list[Event] = []
     for event in events:
@@ -239,7 +244,7 @@ def add_many(
             seen.add(event.event_id)
             new.append(event)
     if not new:
-        return buf if kept_positions == buf.positions else replace(buf, positions=kept_positions)
+        return buf
     new = sort_for_apply(new)
     if not buf.pending or apply_key(new[0]) >= apply_key(buf.pending[-1]):
         pending = (*buf.pending, *new)
@@ -265,23 +270,50 @@ def add_many(
     ):
         base = apply(base, pending[settle], config)
         settle += 1
-    return Buffered(base, pending[settle:], current, arrived[settle:], kept_positions)
+    return Buffered(base, pending[settle:], current, arrived[settle:], buf.positions)
 
 
-def _drop_redelivered(
-    buf: Buffered, events: list[Event], positions: Sequence[tuple[str, int, int]]
-) -> tuple[list[Event], tuple[tuple[str, int, int], ...]]:
-    """The events that are not redeliveries, and the positions after them."""
+def drop_redelivered(
+    buf: Buffered,
+    events: Sequence[Event],
+    positions: Sequence[tuple[str, int, int]],
+    highwater: Callable[[str, int], int | None] | None = None,
+) -> tuple[Buffered, list[Event]]:
+    """The buffer with its positions moved past ``events``, and those of ``events`` that are
+    not redeliveries (see the module docstring), in their order.
+
+    ``positions`` holds one ``(topic, partition, offset)`` per event; ``highwater(topic,
+    partition)`` the partition's high-water mark (None when unknown: no recreation check).
+
+    >>> from features import DEFAULT_CONFIG, empty_state
+    >>> from schemas.events import Search
+    >>> t = 1_500_000_000_000
+    >>> e, later = Search("s1", 1, "milk", t), Search("s2", 1, "eggs", t + 1000)
+    >>> at = [("searches", 0, 7), ("searches", 0, 8)]
+    >>> buf, kept = drop_redelivered(start(empty_state(1)), [e, later], at)
+    >>> buf = add_many(buf, kept, DEFAULT_CONFIG, 0)
+    >>> drop_redelivered(buf, [e], at[:1])[1]  # the same message again
+    []
+    >>> drop_redelivered(buf, [e], at[:1], lambda t, p: 3)[1] == [e]  # offsets below 3 now
+    True
+    """
     if len(positions) != len(events):
         raise ValueError(f"{len(positions)} positions for {len(events)} events")
     folded = {(t, p): o for t, p, o in buf.positions}  # as of the start of this batch
     highest = dict(folded)
     last_ts = buf.current.last_ts
-    out = []
+    kept = []
     for event, (topic, partition, offset) in zip(events, positions, strict=True):
-        seen = folded.get((topic, partition))
-        if seen is not None and offset <= seen and event.ts <= last_ts:
+        where = (topic, partition)
+        seen = folded.get(where)
+        if seen is not None and highwater is not None:
+            end = highwater(topic, partition)
+            if end is not None and seen >= end:  # not this partition's offset: recreated
+                folded[where] = seen = None
+                highest.pop(where, None)
+        if seen is not None and offset <= seen and event.ts < last_ts:
             continue  # redelivered: its effect is already in ``current``
-        out.append(event)
-        highest[(topic, partition)] = max(offset, highest.get((topic, partition), offset))
-    return out, tuple(sorted((t, p, o) for (t, p), o in highest.items()))
+        kept.append(event)
+        highest[where] = max(offset, highest.get(where, offset))
+    moved = tuple(sorted((t, p, o) for (t, p), o in highest.items()))
+    return (buf if moved == buf.positions else replace(buf, positions=moved)), kept

@@ -96,6 +96,12 @@ def _at(events: list, first_offset: int) -> list[tuple[str, int, int]]:
     return out
 
 
+def _consume(buf, events, where, now_ms=0, highwater=None):
+    """What the worker does with one user's messages of a batch."""
+    buf, kept = reorder.drop_redelivered(buf, events, where, highwater)
+    return reorder.add_many(buf, kept, DEFAULT_CONFIG, now_ms)
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(1, 90), st.integers(1, 90))
 def test_a_redelivered_window_of_any_length_is_a_no_op(chunk, redelivered_chunk) -> None:
@@ -105,15 +111,12 @@ def test_a_redelivered_window_of_any_length_is_a_no_op(chunk, redelivered_chunk)
     where = _at(events, 0)
     buf = reorder.start(empty_state(1))
     for i in range(0, len(events), chunk):
-        part = slice(i, i + chunk)
-        buf = reorder.add_many(buf, events[part], DEFAULT_CONFIG, now_ms=i, positions=where[part])
+        buf = _consume(buf, events[i : i + chunk], where[i : i + chunk], i)
     assert buf.current == fold(empty_state(1), events) and buf.current.n_orders == 12
     again = buf
     for i in range(0, len(events), redelivered_chunk):
         part = slice(i, i + redelivered_chunk)
-        again = reorder.add_many(
-            again, events[part], DEFAULT_CONFIG, now_ms=10**6 + i, positions=where[part]
-        )
+        again = _consume(again, events[part], where[part], 10**6 + i, lambda t, p: 10**4)
     assert again.current == buf.current and again.positions == buf.positions
 
 
@@ -121,33 +124,40 @@ def test_a_republished_log_is_folded_like_the_offline_replay() -> None:
     # the same events published again are new messages (new offsets), not redeliveries
     events = _events(12)
     seeded = fold(empty_state(1), events)
-    buf = reorder.start(seeded)
-    buf = reorder.add_many(buf, events, DEFAULT_CONFIG, now_ms=0, positions=_at(events, 500))
+    buf = _consume(reorder.start(seeded), events, _at(events, 500))
     assert buf.current == fold(seeded, events)
 
 
 def test_recreated_topics_do_not_swallow_new_events() -> None:
-    # offsets start again at 0, below what the state remembers: newer events still count
-    old, new = _events(2), _events(4)[-7:]  # the last order is newer than everything in old
-    buf = reorder.add_many(
-        reorder.start(empty_state(1)), old, DEFAULT_CONFIG, 0, positions=_at(old, 100)
-    )
-    buf = reorder.add_many(buf, new, DEFAULT_CONFIG, 10**6, positions=_at(new, 0))
-    assert buf.current == fold(fold(empty_state(1), old), new)
+    # offsets start again at 0, below what the state remembers
+    old = _events(2)
+    buf = _consume(reorder.start(empty_state(1)), old, _at(old, 100))
+    # a newer order: kept by the time guard alone
+    new = _events(4)[-7:]
+    assert _consume(buf, new, _at(new, 0)).current == fold(fold(empty_state(1), old), new)
+    # a late search and a cart add at the user's latest time: the high-water mark (3: the
+    # recreated partition has 3 messages) shows the stored offsets are from another topic
+    late = Search("late", 1, "late query", old[-1].ts - 60_000)
+    same = CartAdd("same", 1, 77, old[-1].ts)
+    where = [("searchs", 3, 0), ("cart_adds", 3, 0)]
+    after = _consume(buf, [late, same], where, 1, lambda t, p: 3)
+    assert after.current == fold(empty_state(1), reorder.sort_for_apply([*old, late, same]))
+    assert ("searchs", 3, 0) in after.positions  # the new topic's offsets from now on
+    # without the high-water mark the late search would pass for a redelivery (documented);
+    # the cart add at the latest time is still kept (left to apply's id window)
+    blind = _consume(buf, [late, same], where, 1)
+    assert blind.current == fold(empty_state(1), reorder.sort_for_apply([*old, same]))
 
 
 def test_late_events_of_one_batch_are_kept_whatever_their_offsets() -> None:
     # two late searches (older than the state's last event) arrive in one batch; the one
     # published later sorts first: a new message must never be taken for a redelivery
     first = _events(1)
-    where = _at(first, 0)  # searches at offsets 0-2
-    buf = reorder.add_many(reorder.start(empty_state(1)), first, DEFAULT_CONFIG, 0, positions=where)
+    buf = _consume(reorder.start(empty_state(1)), first, _at(first, 0))  # searches at 0-2
     older = Search("late-1", 1, "older", first[0].ts - 2_000)
     newer = Search("late-2", 1, "newer", first[0].ts - 1_000)
     batch = [older, newer]  # apply order; ``older`` was published after ``newer``
-    buf = reorder.add_many(
-        buf, batch, DEFAULT_CONFIG, 1, positions=[("searchs", 3, 4), ("searchs", 3, 3)]
-    )
+    buf = _consume(buf, batch, [("searchs", 3, 4), ("searchs", 3, 3)], 1)
     assert buf.current == fold(empty_state(1), reorder.sort_for_apply([*first, *batch]))
     assert ("searchs", 3, 4) in buf.positions
 

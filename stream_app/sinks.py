@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
@@ -55,30 +55,39 @@ def wall_ms() -> int:
 FENCED_SET = """
 local old = redis.call('GET', KEYS[1])
 if old then
-    local ts = string.match(old, '"event_ts":(%d+)}$')
-    if ts and tonumber(ts) > tonumber(ARGV[2]) then
-        return 0
+    local ok, value = pcall(cjson.decode, old)
+    if ok and type(value) == 'table' then
+        local ts = tonumber(value['event_ts'])
+        if ts and ts > tonumber(ARGV[2]) then
+            return 0
+        end
     end
 end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
-"""``SET KEYS[1] ARGV[1]`` unless the stored value's ``event_ts`` is newer than ``ARGV[2]``;
-1 if written, 0 if the stored answer was kept."""
-
-_EVENT_TS = re.compile(rb'"event_ts":(\d+)}$')  # the last key of the stored JSON
+"""``SET KEYS[1] ARGV[1]`` unless the stored JSON's ``event_ts`` is newer than ``ARGV[2]``
+(a value that is not such JSON is replaced); 1 if written, 0 if the stored answer was kept."""
 
 
 def stored_event_ts(raw: bytes | None) -> int:
-    """The ``event_ts`` of a stored answer (-1 when there is none), as ``FENCED_SET`` reads it.
+    r"""The ``event_ts`` of a stored answer (-1 when there is none), as ``FENCED_SET`` reads it.
 
     >>> stored_event_ts(b'{"user_id":1,"items":[],"event_ts":1500000000000}'), stored_event_ts(None)
     (1500000000000, -1)
-    >>> stored_event_ts(b'{"items":[[1,0.5,"\\"event_ts\\":9"]],"event_ts":7}')  # only the last key
+    >>> stored_event_ts(b'{"event_ts":7,"items":[[1,0.5,"\\"event_ts\\":9"]]}')
     7
+    >>> stored_event_ts(b"not json"), stored_event_ts(b'[1]'), stored_event_ts(b'{"event_ts":"9"}')
+    (-1, -1, -1)
     """
-    found = _EVENT_TS.search(raw) if raw else None
-    return int(found.group(1)) if found else -1
+    if not raw:
+        return -1
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return -1
+    ts = value.get("event_ts") if isinstance(value, dict) else None
+    return int(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else -1
 
 
 def stamp(batch: Sequence[Recommendation], now_ms: int) -> list[Recommendation]:

@@ -7,7 +7,7 @@ import pytest
 from schemas.errors import ServiceError, SinkError
 from schemas.recommendation import RecoItem, Recommendation
 from stream_app.serving import AsyncReader, Reader
-from stream_app.sinks import RedisSink
+from stream_app.sinks import RedisSink, stored_event_ts
 
 pytestmark = pytest.mark.integration
 
@@ -80,5 +80,33 @@ async def test_fenced_sink_keeps_a_newer_answer_and_survives_a_script_flush(
         await plain.close()
     finally:
         reader.client.delete(*(reader.client.keys(f"{prefix}:*") or ["-"]))
+        reader.close()
+        await sink.close()
+
+
+@pytest.mark.parametrize(
+    ("stored", "event_ts", "written"),
+    [
+        (b'{"user_id":5,"items":[[1,0.5,"\\"event_ts\\":99999"]],"event_ts":10}', 20, True),
+        (b'{"event_ts":30,"x":1}', 20, False),  # key order does not matter
+        (b"garbage", 20, True),  # not an answer: replaced
+        (b'{"event_ts":20}', 20, True),  # same event time: written
+        (b'{"event_ts":4102444800001}', 4102444800000, False),  # 13 digits, 1 ms apart
+        (b'{"event_ts":4102444800000}', 4102444800001, True),
+    ],
+)
+async def test_fence_script_and_its_python_twin_agree(
+    redis_url: str, unique_name, stored: bytes, event_ts: int, written: bool
+) -> None:
+    prefix = unique_name("fence")
+    sink = RedisSink.from_url(redis_url, prefix, fenced=True)
+    reader = Reader.from_url(redis_url, prefix)
+    try:
+        reader.client.set(f"{prefix}:1", stored)
+        await sink.write([_reco(1, event_ts=event_ts)])
+        assert (reader.client.get(f"{prefix}:1") != stored) is written
+        assert (stored_event_ts(stored) <= event_ts) is written
+    finally:
+        reader.client.delete(f"{prefix}:1")
         reader.close()
         await sink.close()

@@ -136,7 +136,9 @@ def create_app(
         """decode → update → write back → rank → sink, once per batch."""
         async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_s):
             started = time.perf_counter()
-            generation = pipeline.notes.generation  # a revocation from here on: note nobody
+            # a revocation from here on: note nobody (Faust waits for in-flight batches before
+            # it revokes, so this guards the timer's lock wait, not the agent's own steps)
+            generation = pipeline.notes.generation
             try:
                 messages = [incoming(e) for e in batch]
                 decoded, rejected = pipeline.decode(messages)

@@ -66,11 +66,11 @@ class Candidates:
         if self.cooc_hits is None:
             return -1
         at, hit, weight, context = self.cooc_hits
-        mine = np.flatnonzero(hit & (at == row))
+        mine = (hit & (at == row)).nonzero()[0]
         if not len(mine):
             return -1
         w = weight[mine]
-        best = int(mine[len(w) - 1 - int(np.argmax(w[::-1]))])
+        best = int(mine[len(w) - 1 - int(w[::-1].argmax())])
         return int(context[best // (len(at) // len(context))])
 
 
@@ -118,7 +118,8 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     if nbr_ids is not None:
         parts.append(nbr_ids)
     parts.extend(qi.candidates for _, qi, _, _ in searches)
-    cands = np.sort(np.concatenate(parts).astype(np.int64, copy=False))
+    cands = np.concatenate(parts).astype(np.int64, copy=False)  # a new array: sorted in place
+    cands.sort()
     if len(cands) > 1:  # np.unique, without its per-call overhead
         cands = cands[np.concatenate(([True], cands[1:] != cands[:-1]))]
     if len(cands) and (cands[0] <= 0 or cands[-1] >= art.n_products):
@@ -140,10 +141,10 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     if view is not None:
         v = view
         n_h = len(hp)
-        idx = np.searchsorted(hp, cands)
+        idx = hp.searchsorted(cands)
         np.minimum(idx, n_h - 1, out=idx)
         kn = (hp[idx] == cands).astype(np.float64)
-        g = np.take(v.rows, idx, axis=1)  # (cheaper than v.rows[:, idx])
+        g = v.rows.take(idx, axis=1)  # (cheaper than v.rows[:, idx]; methods skip numpy's wrappers)
         g *= kn
         XT[_STATIC_COLS] = g[: len(_STATIC_COLS)]
         count, multi, last_t, int_d, log_pos = g[len(_STATIC_COLS) :]
@@ -178,7 +179,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
         interval_days = int_d * multi
         XT[COL["aisle_aff"]] = v.a_hist[ca] / v.total
         if len(v.flat) and state.basket:
-            recent = np.take(_recent_rows(v, state, in_basket), idx, axis=1)
+            recent = _recent_rows(v, state, in_basket).take(idx, axis=1)
             recent *= kn
             XT[_RECENT_COLS] = recent
     else:
@@ -192,7 +193,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     # --- session: basket co-occurrence and aisle mix
     if context:
         if nbr_ids is not None and len(nbr_ids):
-            pos = np.searchsorted(cands, nbr_ids)
+            pos = cands.searchsorted(nbr_ids)
             np.minimum(pos, n - 1, out=pos)
             hit = cands[pos] == nbr_ids
             wh = nbr_w * hit  # neighbours that are not candidates add exactly 0.0 below

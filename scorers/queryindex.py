@@ -67,7 +67,7 @@ class QueryIndex:
         """
         if len(self.codes) == 0:
             return np.zeros((len(cands), 2))
-        return np.take(self.table, self.codes[cands], axis=0)
+        return self.table.take(self.codes[cands], axis=0)
 
     def match(self, cands: np.ndarray) -> np.ndarray:
         """Match fraction of each of ``cands`` (0 for products matching no word)."""

@@ -39,7 +39,7 @@ def rank(
     if len(scores) == 0:
         return c, scores, np.zeros(0, dtype=np.int64)
     # candidates come in ascending product id, so a stable sort breaks score ties by id
-    top = np.argsort(-scores, kind="stable")[:k]
+    top = (-scores).argsort(kind="stable")[:k]
     return c, scores, top
 
 

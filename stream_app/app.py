@@ -166,11 +166,17 @@ def create_app(
                 log.info("rescored %d users whose search context faded", n)
 
     def highwater(topic: str, partition: int) -> int | None:
-        """The consumer's last known high-water mark of an assigned partition, else None."""
+        """The consumer's last known high-water mark of an assigned partition, else None.
+
+        Advisory (it only tells a recreated topic from a redelivery), so any failure to read
+        it, e.g. a partition revoked a moment ago or a consumer being restarted, means
+        "unknown" rather than a reason to stop the worker.
+        """
         try:
-            return app.consumer.highwater(TP(topic, partition))
-        except (AssertionError, KeyError, AttributeError):  # not (or no longer) assigned
+            end = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # advisory: see the docstring
             return None
+        return end if isinstance(end, int) else None
 
     pipeline.highwater = highwater
 

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features.config import search_weight
+from features.config import FeatureConfig, search_weight
 from features.registry import FEATURE_NAMES
 from features.state import UserState
 from scorers.artifacts import Artifacts
 from scorers.queryindex import QueryIndex, query_index
 from scorers.userview import STATIC_FEATURES, UserView, user_view
 
-__all__ = ["COL", "DAY_MS", "Candidates", "candidate_features"]
+__all__ = ["COL", "DAY_MS", "Candidates", "candidate_features", "live_searches"]
 
 DAY_MS = 86_400_000
 COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -74,18 +74,34 @@ class Candidates:
         return int(context[best // (len(at) // len(context))])
 
 
+def live_searches(
+    state: UserState, now: int, config: FeatureConfig
+) -> list[tuple[str, int, float]]:
+    """``(query, ts, decay weight)`` of the searches that count in scoring at ``now``: the
+    latest ``MAX_LIVE_SEARCHES`` whose weight has not fallen below the minimum. The worker's
+    fade timer asks the same question, so both stop at the same time.
+
+    >>> from features import DEFAULT_CONFIG
+    >>> s = UserState(1, last_ts=10, searches=(("milk", 10),))
+    >>> live_searches(s, 10 + 10 * 60_000, DEFAULT_CONFIG), live_searches(s, 10**8, DEFAULT_CONFIG)
+    ([('milk', 10, 0.5)], [])
+    """
+    out = []
+    for query, ts in state.searches[-MAX_LIVE_SEARCHES:]:
+        weight = search_weight(now - ts, config)
+        if weight:
+            out.append((query, ts, weight))
+    return out
+
+
 def _search_terms(
     state: UserState, art: Artifacts, now: int
 ) -> list[tuple[str, QueryIndex, float, bool]]:
     """(query, its index, decay weight, typed after the last cart add) of live searches."""
-    config = art.config
-    out: list[tuple[str, QueryIndex, float, bool]] = []
-    for query, ts in state.searches[-MAX_LIVE_SEARCHES:]:
-        weight = search_weight(now - ts, config)
-        if not weight:
-            continue
-        out.append((query, query_index(art, query, art.queries), weight, ts >= state.last_add_ts))
-    return out
+    return [
+        (query, query_index(art, query, art.queries), weight, ts >= state.last_add_ts)
+        for query, ts, weight in live_searches(state, now, art.config)
+    ]
 
 
 def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = None) -> Candidates:

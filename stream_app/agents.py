@@ -18,12 +18,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 
-from features import FeatureConfig, UserState, apply, empty_state, search_weight
+from features import FeatureConfig, UserState, apply, empty_state
 from schemas.errors import InvalidData, InvalidEvent
 from schemas.events import Event, decode
 from schemas.recommendation import Recommendation
 from scorers import Artifacts, recommend
-from scorers.featurize import MAX_LIVE_SEARCHES
+from scorers.featurize import live_searches
 from stream_app import reorder
 from stream_app.deadletter import DeadLetter, dead_letter, unreadable_state
 from stream_app.sinks import Sink, wall_ms, write_until_done
@@ -128,10 +128,10 @@ class DecayNotes:
 
 
 def search_fading(state: UserState, now_ms: int, config: FeatureConfig) -> bool:
-    """Whether the user's search context still changes the answer as time passes: while the
-    newest of the searches the scorer looks at still counts in scoring
-    (:func:`features.search_weight` above 0), so the timer's last rescore is at a time when no
-    search counts any more, and the answer left in Redis is the one without them.
+    """Whether the user's search context still changes the answer as time passes: while any
+    search still counts in scoring (:func:`scorers.featurize.live_searches`, the scorer's own
+    rule), so the timer's last rescore is at a time when none counts any more, and the answer
+    left in Redis is the one without them.
 
     >>> from features import DEFAULT_CONFIG
     >>> s = UserState(1, last_ts=10, searches=(("milk", 10),))
@@ -141,11 +141,7 @@ def search_fading(state: UserState, now_ms: int, config: FeatureConfig) -> bool:
     >>> search_fading(late, 100 * 60_000, DEFAULT_CONFIG)  # milk (newer, listed first) counts
     True
     """
-    live = state.searches[-MAX_LIVE_SEARCHES:]  # the ones the scorer looks at
-    if not live:
-        return False
-    # the newest by event time: a search that arrived late may sit after a newer one
-    return search_weight(now_ms - max(ts for _, ts in live), config) > 0.0
+    return bool(live_searches(state, now_ms, config))
 
 
 class Pipeline:

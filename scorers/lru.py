@@ -90,16 +90,8 @@ class LRUMemo(Generic[V]):
         """Estimated bytes held (the sum of ``nbytes`` over the entries)."""
         return self._total
 
-    def clear(self) -> None:
-        """Drop every entry."""
-        self._entries.clear()
-        self._total = 0
-
     def __len__(self) -> int:
         return len(self._entries)
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self._entries)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._entries

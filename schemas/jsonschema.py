@@ -141,6 +141,15 @@ def recommendation_schema() -> dict[str, Any]:
                 "minimum": 0,
                 "description": "ts of the last event the answer reflects (0 for none)",
             },
+            "seq": {
+                "type": "integer",
+                "minimum": 0,
+                "description": (
+                    "how far into its source partitions the worker had read the user's events "
+                    "(breaks event_ts ties between writers; 0 outside the worker, absent in "
+                    "older values)"
+                ),
+            },
         },
         "required": ["user_id", "items", "model", "source", "updated_at", "event_ts"],
     }

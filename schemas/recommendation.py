@@ -10,11 +10,14 @@ top-10 with reasons stays under 1 KB::
 
     {"user_id": 7, "items": [[196, 0.9312, "bought 7 times, usually every 9 days"], ...],
      "model": "linear-v1", "source": "stream", "updated_at": 1700000000123,
-     "event_ts": 1500000000000}
+     "event_ts": 1500000000000, "seq": 48213}
 
 ``source`` is ``stream`` (rescored after an event or by the decay timer), ``batch`` (seeded by
 ``stream-app build`` before any event) or ``fallback``. ``updated_at`` is wall-clock epoch ms of
 the write; ``event_ts`` is the ``ts`` of the last event the answer reflects (``0`` for none).
+``seq`` tells apart two answers with the same ``event_ts``: how far into its source partitions
+the worker had read the user's events (it grows with every message folded, late ones included;
+``0`` outside the worker). Older values without it read as ``0``.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ class Recommendation:
     source: str = "stream"
     updated_at: int = 0
     event_ts: int = 0
+    seq: int = field(default=0, kw_only=True)
+    """Breaks ``event_ts`` ties in the worker's fenced writes (see the module docstring)."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,6 +75,7 @@ class Recommendation:
             "source": self.source,
             "updated_at": self.updated_at,
             "event_ts": self.event_ts,
+            "seq": self.seq,
         }
 
     def to_bytes(self) -> bytes:
@@ -93,6 +99,7 @@ class Recommendation:
                 source=str(obj.get("source", "stream")),
                 updated_at=int(obj.get("updated_at", 0)),
                 event_ts=int(obj.get("event_ts", 0)),
+                seq=int(obj.get("seq", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidData(f"not a recommendation value: {exc!r}") from exc

@@ -304,26 +304,25 @@ class Pipeline:
         while len(self._parsed) > self.parsed_capacity:
             self._parsed.popitem(last=False)
 
-    @staticmethod
-    def current(states: dict[int, reorder.Buffered]) -> dict[int, UserState]:
-        """The current state of every buffered user."""
-        return {user: buf.current for user, buf in states.items()}
-
     # -- rank + sink --------------------------------------------------------------------
     def rank(
-        self, states: dict[int, UserState], now_ms: dict[int, int] | None = None
+        self, states: dict[int, reorder.Buffered], now_ms: dict[int, int] | None = None
     ) -> list[Recommendation]:
-        """One answer per touched user (event time by default, or ``now_ms[user]``)."""
+        """One answer per touched user (event time by default, or ``now_ms[user]``), its
+        ``seq`` the user's :func:`reorder.stream_position` (the fence's tie-break)."""
         at = now_ms or {}
         return [
-            recommend(state, self.artifacts, self.k, now_ms=at.get(user))
-            for user, state in states.items()
+            replace(
+                recommend(buf.current, self.artifacts, self.k, now_ms=at.get(user)),
+                seq=reorder.stream_position(buf),
+            )
+            for user, buf in states.items()
         ]
 
     async def write(
         self,
         answers: Sequence[Recommendation],
-        states: dict[int, UserState],
+        states: dict[int, reorder.Buffered],
         now_ms: dict[int, int] | None = None,
         generation: int | None = None,
     ) -> None:
@@ -342,7 +341,7 @@ class Pipeline:
         for reco in answers:
             user = reco.user_id
             assert user is not None
-            state = states[user]
+            state = states[user].current
             scored_at = at.get(user, state.last_ts)
             if search_fading(state, scored_at, self.config):
                 # stored so that ``due`` later gives scored_at + the wall time since now
@@ -356,7 +355,7 @@ class Pipeline:
             due = self.notes.due(wall_ms(), limit)
             if not due:
                 return 0
-            states = {user: self.load_state(table, user) for user, _ in due}
+            states = {user: self.load(table, user) for user, _ in due}
             now_ms = dict(due)
             answers = self.rank(states, now_ms)
             await self.write(answers, states, now_ms)

@@ -144,10 +144,9 @@ def create_app(
                 decoded, rejected = pipeline.decode(messages)
                 touched, failed = pipeline.update(states, decoded)
                 pipeline.write_back(states, touched)
-                current = pipeline.current(touched)
                 async with pipeline.lock:
-                    answers = pipeline.rank(current)
-                    await pipeline.write(answers, current, generation=generation)
+                    answers = pipeline.rank(touched)
+                    await pipeline.write(answers, touched, generation=generation)
                 await send_all(dead_letters, rejected + failed)
                 pipeline.count_batch(len(messages), time.perf_counter() - started)
             except Exception as exc:  # the STOP branch of the error policy

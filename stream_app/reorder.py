@@ -74,6 +74,7 @@ __all__ = [
     "lateness",
     "sort_for_apply",
     "start",
+    "stream_position",
 ]
 
 DEFAULT_HOLD_MS = 30_000
@@ -317,3 +318,18 @@ def drop_redelivered(
         highest[where] = max(offset, highest.get(where, offset))
     moved = tuple(sorted((t, p, o) for (t, p), o in highest.items()))
     return (buf if moved == buf.positions else replace(buf, positions=moved)), kept
+
+
+def stream_position(buf: Buffered) -> int:
+    """How far into its source partitions the user's state is: the sum of ``offset + 1`` over
+    :attr:`Buffered.positions` (0 before any). Every message folded in moves it, a late one
+    too (it sits at a higher offset of its partition), so of two answers with the same
+    ``event_ts`` the one with the larger position reflects more events: the fence's tie-break
+    (``Recommendation.seq``). It goes back only when a recreated topic's offsets are forgotten.
+
+    >>> from features import empty_state
+    >>> b = start(empty_state(3))
+    >>> stream_position(b), stream_position(replace(b, positions=(("a", 0, 4), ("b", 1, 0))))
+    (0, 6)
+    """
+    return sum(offset + 1 for _, _, offset in buf.positions)

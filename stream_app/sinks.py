@@ -4,13 +4,16 @@
   transaction), values :meth:`Recommendation.to_bytes`, keys :func:`reco_key`;
 * :class:`MemorySink` — a dict, for unit tests and offline replay.
 
-With ``fenced=True`` (the worker's sinks) an answer is written only if it reflects events at
-least as new as the stored one (``event_ts >=`` the stored ``event_ts``): one user's
-``event_ts`` never goes back in a worker (late events do not move ``last_ts``), so this only
-turns away *stale* writers: a worker finishing a batch after its partitions moved to another,
-or a timer rescore that lost a race with a rebalance. In Redis it is a small server-side script
-per key (still one pipelined round trip, and each key on its own, so it works per slot on a
-cluster too). ``stream-app build`` writes unfenced: a rebuild replaces every answer.
+With ``fenced=True`` (the worker's sinks) an answer is written only if it reflects at least
+as much as the stored one: ``(event_ts, seq)`` at least the stored pair, compared in that
+order. One user's ``event_ts`` never goes back in a worker, and a late event, which does not
+move it, moves ``seq`` (how far into its source partitions the user's state is, see
+:func:`stream_app.reorder.stream_position`). So this only turns away *stale* writers: a worker
+finishing a batch after its partitions moved to another (even one that folded fewer late
+events than the new owner), or a timer rescore that lost a race with a rebalance. In Redis it
+is a small server-side script per key (still one pipelined round trip, and each key on its
+own, so it works per slot on a cluster too). ``stream-app build`` writes unfenced: a rebuild
+replaces every answer.
 
 Both stamp ``updated_at`` (wall-clock epoch ms) at the edge: the core leaves it 0 so that the
 same inputs give the same answer. Redis errors become :class:`SinkError` here;
@@ -38,8 +41,9 @@ __all__ = [
     "MemorySink",
     "RedisSink",
     "Sink",
+    "fence_keeps",
     "stamp",
-    "stored_event_ts",
+    "stored_fence",
     "wall_ms",
     "write_until_done",
 ]
@@ -56,9 +60,13 @@ FENCED_SET = """
 local old = redis.call('GET', KEYS[1])
 if old then
     local ok, value = pcall(cjson.decode, old)
-    if ok and type(value) == 'table' then
-        local ts = tonumber(value['event_ts'])
-        if ts and ts > tonumber(ARGV[2]) then
+    if ok and type(value) == 'table' and type(value['event_ts']) == 'number' then
+        local ts, new_ts = value['event_ts'], tonumber(ARGV[2])
+        if ts > new_ts then
+            return 0
+        end
+        local seq = value['seq']
+        if ts == new_ts and type(seq) == 'number' and seq > tonumber(ARGV[3]) then
             return 0
         end
     end
@@ -66,28 +74,50 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
-"""``SET KEYS[1] ARGV[1]`` unless the stored JSON's ``event_ts`` is newer than ``ARGV[2]``
-(a value that is not such JSON is replaced); 1 if written, 0 if the stored answer was kept."""
+"""``SET KEYS[1] ARGV[1]`` unless the stored JSON's ``(event_ts, seq)`` is greater than
+``(ARGV[2], ARGV[3])`` (a value that is not such JSON is replaced; no ``seq`` counts as -1);
+1 if written, 0 if the stored answer was kept. :func:`stored_fence` is its Python twin."""
 
 
-def stored_event_ts(raw: bytes | None) -> int:
-    r"""The ``event_ts`` of a stored answer (-1 when there is none), as ``FENCED_SET`` reads it.
+def stored_fence(raw: bytes | None) -> tuple[int, int]:
+    r"""The ``(event_ts, seq)`` of a stored answer as ``FENCED_SET`` reads it: ``(-1, -1)``
+    when there is none, ``seq`` -1 when it is missing.
 
-    >>> stored_event_ts(b'{"user_id":1,"items":[],"event_ts":1500000000000}'), stored_event_ts(None)
-    (1500000000000, -1)
-    >>> stored_event_ts(b'{"event_ts":7,"items":[[1,0.5,"\\"event_ts\\":9"]]}')
-    7
-    >>> stored_event_ts(b"not json"), stored_event_ts(b'[1]'), stored_event_ts(b'{"event_ts":"9"}')
-    (-1, -1, -1)
+    >>> stored_fence(b'{"user_id":1,"items":[],"event_ts":1500000000000,"seq":42}')
+    (1500000000000, 42)
+    >>> stored_fence(b'{"event_ts":7,"items":[[1,0.5,"\\"event_ts\\":9"]]}'), stored_fence(None)
+    ((7, -1), (-1, -1))
+    >>> stored_fence(b"not json"), stored_fence(b'[1]'), stored_fence(b'{"event_ts":"9"}')
+    ((-1, -1), (-1, -1), (-1, -1))
     """
     if not raw:
-        return -1
+        return -1, -1
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return -1
-    ts = value.get("event_ts") if isinstance(value, dict) else None
-    return int(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else -1
+        return -1, -1
+    if not isinstance(value, dict) or not _is_number(ts := value.get("event_ts")):
+        return -1, -1
+    seq = value.get("seq")
+    return int(ts), int(seq) if _is_number(seq) else -1
+
+
+def _is_number(x: object) -> bool:
+    """A JSON number (cjson's ``'number'``): an int or float, not a bool."""
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def fence_keeps(stored: bytes | None, reco: Recommendation) -> bool:
+    """True when the stored answer reflects more than ``reco`` (``FENCED_SET`` keeps it).
+
+    >>> from schemas.recommendation import RecoItem
+    >>> a = Recommendation(1, (RecoItem(5, 1.0),), "m", event_ts=10, seq=3)
+    >>> fence_keeps(a.to_bytes(), replace(a, seq=2)), fence_keeps(a.to_bytes(), a)
+    (True, False)
+    >>> fence_keeps(a.to_bytes(), replace(a, event_ts=11, seq=0))
+    False
+    """
+    return stored_fence(stored) > (reco.event_ts, reco.seq)
 
 
 def stamp(batch: Sequence[Recommendation], now_ms: int) -> list[Recommendation]:
@@ -124,7 +154,7 @@ class MemorySink:
         now = wall_ms()
         for reco in stamp(batch, now):
             key = reco_key(reco.user_id, self.prefix)
-            if self.fenced and stored_event_ts(self.data.get(key)) > reco.event_ts:
+            if self.fenced and fence_keeps(self.data.get(key), reco):
                 self.kept_newer += 1
                 continue
             self.data[key] = reco.to_bytes()
@@ -184,7 +214,7 @@ class RedisSink:
             if self._sha is None:
                 pipe.set(key, reco.to_bytes())
             else:
-                pipe.evalsha(self._sha, 1, key, reco.to_bytes(), reco.event_ts)
+                pipe.evalsha(self._sha, 1, key, reco.to_bytes(), reco.event_ts, reco.seq)
         return pipe
 
     async def close(self) -> None:

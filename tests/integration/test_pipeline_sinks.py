@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from schemas.errors import ServiceError, SinkError
 from schemas.recommendation import RecoItem, Recommendation
 from stream_app.serving import AsyncReader, Reader
-from stream_app.sinks import RedisSink, stored_event_ts
+from stream_app.sinks import RedisSink, fence_keeps
 
 pytestmark = pytest.mark.integration
 
@@ -85,27 +87,34 @@ async def test_fenced_sink_keeps_a_newer_answer_and_survives_a_script_flush(
 
 
 @pytest.mark.parametrize(
-    ("stored", "event_ts", "written"),
+    ("stored", "event_ts", "seq", "written"),
     [
-        (b'{"user_id":5,"items":[[1,0.5,"\\"event_ts\\":99999"]],"event_ts":10}', 20, True),
-        (b'{"event_ts":30,"x":1}', 20, False),  # key order does not matter
-        (b"garbage", 20, True),  # not an answer: replaced
-        (b'{"event_ts":20}', 20, True),  # same event time: written
-        (b'{"event_ts":4102444800001}', 4102444800000, False),  # 13 digits, 1 ms apart
-        (b'{"event_ts":4102444800000}', 4102444800001, True),
+        (b'{"user_id":5,"items":[[1,0.5,"\\"event_ts\\":99999"]],"event_ts":10}', 20, 0, True),
+        (b'{"event_ts":30,"x":1}', 20, 0, False),  # key order does not matter
+        (b"garbage", 20, 0, True),  # not an answer: replaced
+        (b'{"event_ts":20}', 20, 0, True),  # same event time, no seq stored: written
+        (b'{"event_ts":4102444800001}', 4102444800000, 0, False),  # 13 digits, 1 ms apart
+        (b'{"event_ts":4102444800000}', 4102444800001, 0, True),
+        (b'{"event_ts":"30"}', 20, 0, True),  # a string is not an event time
+        (b'{"event_ts":20,"seq":7}', 20, 6, False),  # a tie: the larger seq stays
+        (b'{"event_ts":20,"seq":7}', 20, 7, True),  # the same events again (a timer rescore)
+        (b'{"event_ts":20,"seq":7}', 20, 8, True),
+        (b'{"event_ts":20,"seq":9007199254740}', 21, 0, True),  # a newer event time wins
+        (b'{"event_ts":20,"seq":"9"}', 20, 0, True),  # a string is not a seq
     ],
 )
 async def test_fence_script_and_its_python_twin_agree(
-    redis_url: str, unique_name, stored: bytes, event_ts: int, written: bool
+    redis_url: str, unique_name, stored: bytes, event_ts: int, seq: int, written: bool
 ) -> None:
     prefix = unique_name("fence")
     sink = RedisSink.from_url(redis_url, prefix, fenced=True)
     reader = Reader.from_url(redis_url, prefix)
     try:
         reader.client.set(f"{prefix}:1", stored)
-        await sink.write([_reco(1, event_ts=event_ts)])
+        reco = replace(_reco(1, event_ts=event_ts), seq=seq)
+        await sink.write([reco])
         assert (reader.client.get(f"{prefix}:1") != stored) is written
-        assert (stored_event_ts(stored) <= event_ts) is written
+        assert fence_keeps(stored, reco) is not written
     finally:
         reader.client.delete(f"{prefix}:1")
         reader.close()

@@ -45,8 +45,7 @@ async def test_a_write_that_outlived_a_revocation_notes_nobody() -> None:
         decoded, _ = pipeline.decode([msg])
         touched, _ = pipeline.update(table, decoded)
         pipeline.write_back(table, touched)
-        current = pipeline.current(touched)
-        await pipeline.write(pipeline.rank(current), current)
+        await pipeline.write(pipeline.rank(touched), touched)
 
     await batch({})
     assert len(pipeline.notes) == 1  # a live search: the timer will rescore this user
@@ -69,9 +68,44 @@ async def test_a_batch_that_waited_for_the_lock_through_a_revocation_notes_nobod
     generation = pipeline.notes.generation  # the batch starts
     decoded, _ = pipeline.decode([msg])
     touched, _ = pipeline.update({}, decoded)
-    current = pipeline.current(touched)
     pipeline.notes.clear()  # revoked while the batch waited for the lock
-    await pipeline.write(pipeline.rank(current), current, generation=generation)
+    await pipeline.write(pipeline.rank(touched), touched, generation=generation)
     assert len(pipeline.notes) == 0
-    await pipeline.write(pipeline.rank(current), current)  # the timer's way: read at write
+    await pipeline.write(pipeline.rank(touched), touched)  # the timer's way: read at write
     assert len(pipeline.notes) == 1
+
+
+async def test_a_stale_writer_that_missed_a_late_event_cannot_overwrite_the_new_owner() -> None:
+    # Old and new owner folded the same event; the new owner then folded a late one (an older
+    # event_ts, so event_ts stays the same). The old owner's write arrives last: the fence's
+    # tie-break (seq) keeps the new owner's answer, which reflects the late event too.
+    orders = read_orders(FIXTURE / "orders.csv")
+    train, _ = split_test_orders(orders, 1)
+    artifacts = build_artifacts(train, load_catalog(FIXTURE))
+    user = artifacts.known_users()[0]
+    t = artifacts.seed_state(user).last_ts + 60_000
+    sink = MemorySink(fenced=True)
+    old = Pipeline(artifacts, sink, config=DEFAULT_CONFIG)
+    new = Pipeline(artifacts, sink, config=DEFAULT_CONFIG)
+    now = Search("s-now", user, "chocolate", t)
+    late = Search("s-late", user, "yogurt", t - 5_000)
+    first = [Incoming("searches", 0, 10, user_key(user), encode(now))]
+    then = [Incoming("searches", 0, 11, user_key(user), encode(late))]
+
+    async def batch(pipeline: Pipeline, table: dict, messages: list[Incoming]) -> Recommendation:
+        decoded, _ = pipeline.decode(messages)
+        touched, _ = pipeline.update(table, decoded)
+        pipeline.write_back(table, touched)
+        answers = pipeline.rank(touched)
+        await pipeline.write(answers, touched)
+        return answers[0]
+
+    table: dict[bytes, bytes] = {}
+    stale = await batch(old, dict(table), first)  # computed by the old owner ...
+    await batch(new, table, first)
+    fresh = await batch(new, table, then)  # the new owner folds the late event as well
+    assert (fresh.event_ts, stale.event_ts) == (t, t) and fresh.seq > stale.seq
+    assert fresh != stale  # the late search changed the answer
+    await sink.write([stale])  # ... and written after the new owner's
+    assert sink.kept_newer == 1
+    assert sink.get(user) is not None and sink.get(user).items == fresh.items

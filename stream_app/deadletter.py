@@ -46,6 +46,8 @@ from schemas.errors import InvalidEvent
 
 __all__ = [
     "EXIT_FATAL",
+    "KEEP_KEY_CHARS",
+    "KEEP_RAW_BYTES",
     "DeadLetter",
     "dead_letter",
     "stop_worker",
@@ -57,6 +59,11 @@ log = logging.getLogger(__name__)
 EXIT_FATAL = 70
 """Exit status of a worker stopped by an unexpected error (``EX_SOFTWARE``)."""
 
+KEEP_RAW_BYTES = 64 * 1024
+"""The most of a rejected value a dead letter keeps (base64 makes it ~87 KB)."""
+KEEP_KEY_CHARS = 1024
+"""The most of a rejected message's key a dead letter keeps."""
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
@@ -64,6 +71,10 @@ class DeadLetter:
 
     ``key`` is the Kafka key as a latin-1 string (lossless for any bytes); ``raw_b64`` is the
     original value, base64-encoded; ``ts`` is the wall-clock epoch ms of the rejection.
+    ``raw_size`` is the original value's length. A record must fit in one Kafka message
+    (an input just under the broker's 1 MB limit grows by a third in base64), so only the
+    first :data:`KEEP_RAW_BYTES` of the value and :data:`KEEP_KEY_CHARS` of the key are kept;
+    ``truncated`` says so, and ``topic``/``partition``/``offset`` still find the original.
 
     ``stage`` is ``"decode"`` for a rejected event, ``"state"`` for a user's unreadable stored
     state (:func:`unreadable_state`): then ``raw_b64`` is the stored table value, ``key`` the
@@ -80,10 +91,13 @@ class DeadLetter:
     key: str | None
     raw_b64: str
     ts: int
+    raw_size: int = -1
+    """Length of the original value (-1 in records written before it was kept)."""
+    truncated: bool = False
 
     @property
     def raw(self) -> bytes:
-        """The original value bytes."""
+        """The original value bytes (the first :data:`KEEP_RAW_BYTES` when ``truncated``)."""
         return base64.b64decode(self.raw_b64)
 
     def to_bytes(self) -> bytes:
@@ -115,9 +129,18 @@ def dead_letter(
     ...                 raw=b'{"x":1}', now_ms=1)
     >>> d.reason, d.key, d.raw, DeadLetter.from_bytes(d.to_bytes()) == d
     ('unknown_product', '7', b'{"x":1}', True)
+    >>> big = dead_letter(ValueError("x"), stage="decode", topic="t", partition=0, offset=0,
+    ...                   key=b"7", raw=b"y" * 900_000, now_ms=1)
+    >>> len(big.raw), big.raw_size, big.truncated, len(big.to_bytes()) < 100_000
+    (65536, 900000, True, True)
     """
     reason = exc.reason if isinstance(exc, InvalidEvent) else type(exc).__name__
     detail = exc.detail if isinstance(exc, InvalidEvent) else str(exc)
+    raw = raw or b""
+    text_key = None if key is None else key.decode("latin-1")
+    truncated = len(raw) > KEEP_RAW_BYTES or (
+        text_key is not None and len(text_key) > KEEP_KEY_CHARS
+    )
     return DeadLetter(
         stage=stage,
         reason=reason,
@@ -125,9 +148,11 @@ def dead_letter(
         topic=topic,
         partition=partition,
         offset=offset,
-        key=None if key is None else key.decode("latin-1"),
-        raw_b64=base64.b64encode(raw or b"").decode("ascii"),
+        key=None if text_key is None else text_key[:KEEP_KEY_CHARS],
+        raw_b64=base64.b64encode(raw[:KEEP_RAW_BYTES]).decode("ascii"),
         ts=int(time.time() * 1000) if now_ms is None else now_ms,
+        raw_size=len(raw),
+        truncated=truncated,
     )
 
 

@@ -7,7 +7,13 @@ import pytest
 
 from schemas.errors import InvalidData, InvalidEvent
 from schemas.events import decode
-from stream_app.deadletter import DeadLetter, dead_letter, unreadable_state
+from stream_app.deadletter import (
+    KEEP_KEY_CHARS,
+    KEEP_RAW_BYTES,
+    DeadLetter,
+    dead_letter,
+    unreadable_state,
+)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +58,34 @@ def test_dead_letter_record_keeps_reason_position_and_original_bytes(
         "key",
         "raw_b64",
         "ts",
+        "raw_size",
+        "truncated",
     }
+    assert (record.raw_size, record.truncated) == (len(raw), False)
+
+
+def test_a_dead_letter_fits_in_one_kafka_message_whatever_the_input_size() -> None:
+    # an input just under the broker's 1 MB limit, rejected as oversized, used to give a
+    # ~1.07 MB record: the producer refused it and the worker stopped on every restart
+    raw = b'{"type":"search","query":"' + b"q" * 999_000 + b'"}'
+    key = b"k" * 5000
+    with pytest.raises(InvalidEvent) as info:
+        decode(raw, known_products={1})
+    record = dead_letter(
+        info.value, stage="decode", topic="searches", partition=1, offset=7, key=key, raw=raw
+    )
+    assert len(record.to_bytes()) < 100_000  # under any producer's max.request.size
+    assert record.truncated and record.raw_size == len(raw)
+    assert record.raw == raw[:KEEP_RAW_BYTES] and record.key == key[:KEEP_KEY_CHARS].decode()
+    assert (record.reason, record.offset) == ("oversized", 7)
+    assert DeadLetter.from_bytes(record.to_bytes()) == record
+
+
+def test_a_dead_letter_written_before_raw_size_existed_still_parses() -> None:
+    old = b'{"stage":"decode","reason":"oversized","detail":"d","topic":"t","partition":0,'
+    old += b'"offset":3,"key":"7","raw_b64":"eA==","ts":1}'
+    record = DeadLetter.from_bytes(old)
+    assert (record.raw, record.raw_size, record.truncated) == (b"x", -1, False)
 
 
 def test_dead_letter_of_non_utf8_key_and_missing_value_round_trips() -> None:

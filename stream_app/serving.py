@@ -14,6 +14,7 @@ schemas.errors.InvalidEvent: bad_user_id: user id must be an integer from 1 to .
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -24,9 +25,11 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from schemas.errors import InvalidEvent, ServiceError
+from schemas.errors import InvalidData, InvalidEvent, ServiceError
 from schemas.events import MAX_USER_ID
 from schemas.recommendation import Recommendation, reco_key
+
+log = logging.getLogger(__name__)
 
 __all__ = ["AsyncReader", "Reader", "Served", "choose", "parse_user_id"]
 
@@ -85,16 +88,32 @@ class Served:
 def choose(user_id: int, values: list[bytes | None], now_ms: int) -> Served:
     """Pick the user's own answer, else the fallback, from ``MGET`` results.
 
-    :class:`ServiceError` when neither exists (``stream-app build`` has not run).
+    An own answer that cannot be parsed (corrupt, written by something else) is logged and
+    the fallback is served instead: a read is best effort and never a 500.
+    :class:`ServiceError` when there is nothing to serve (``stream-app build`` has not run, or
+    the fallback itself is unreadable).
     """
     own, fallback = values
-    raw = own if own is not None else fallback
-    if raw is None:
+    if own is not None:
+        try:
+            reco = Recommendation.from_bytes(own)
+        except InvalidData as exc:
+            log.warning(
+                "user %d: stored answer is unreadable (%s); serving the fallback", user_id, exc
+            )
+        else:
+            return Served(reco, max(0, now_ms - reco.updated_at), False, user_id)
+    if fallback is None:
         raise ServiceError(
             f"no answer for user {user_id} and no fallback in Redis; run `stream-app build`"
         )
-    reco = Recommendation.from_bytes(raw)
-    return Served(reco, max(0, now_ms - reco.updated_at), own is None, user_id)
+    try:
+        reco = Recommendation.from_bytes(fallback)
+    except InvalidData as exc:
+        raise ServiceError(
+            f"the fallback in Redis is unreadable ({exc}); run `stream-app build`"
+        ) from exc
+    return Served(reco, max(0, now_ms - reco.updated_at), True, user_id)
 
 
 def _now_ms() -> int:

@@ -35,6 +35,20 @@ def test_no_answer_and_no_fallback_is_a_service_error() -> None:
         choose(42, [None, None], now_ms=0)
 
 
+@pytest.mark.parametrize("own", [b"not json", b'{"user_id":7,"items":"oops"}', b"[1]"])
+def test_an_unreadable_own_answer_serves_the_fallback(own: bytes) -> None:
+    served = choose(7, [own, _raw(None, "fallback", 500)], now_ms=600)
+    assert served.is_fallback and served.recommendation.source == "fallback"
+    assert served.to_dict(names={})["user_id"] == 7
+
+
+def test_an_unreadable_fallback_is_a_service_error_not_a_crash() -> None:
+    with pytest.raises(ServiceError, match="fallback in Redis is unreadable"):
+        choose(7, [None, b"garbage"], now_ms=0)
+    with pytest.raises(ServiceError, match="fallback in Redis is unreadable"):
+        choose(7, [b"garbage", b"garbage"], now_ms=0)
+
+
 @pytest.mark.parametrize("text", ["", "abc", "0", "-3", "1.5", "9" * 30])
 def test_bad_user_ids_are_rejected(text: str) -> None:
     with pytest.raises(InvalidEvent):

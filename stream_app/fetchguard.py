@@ -33,7 +33,7 @@ discards them and they are fetched again once the stream runs. ``create_app`` in
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Set
+from collections.abc import Callable, Iterator, Set
 from typing import Any
 
 import faust
@@ -45,7 +45,10 @@ __all__ = ["ActiveView", "Consumer", "ConsumerThread", "Transport", "install"]
 class ActiveView:
     """What aiokafka may fetch: the live active set, never read as "all partitions".
 
-    ``restrict_to`` (topic names), when given, further limits it to those topics.
+    ``restrict_to``, when given, is asked on *every* membership test for the topic names the
+    view is limited to (None: no limit). It is a callable, not a set taken when the fetch
+    starts, because aiokafka keeps testing the view while one fetch call waits through a whole
+    reassignment: a rebalance that begins during the wait must restrict that very fetch.
 
     >>> from collections import namedtuple
     >>> TP = namedtuple("TP", "topic partition")
@@ -54,22 +57,31 @@ class ActiveView:
     >>> bool(view), TP("in", 0) in view
     (True, False)
     >>> live |= {TP("in", 0), TP("log", 0)}
-    >>> TP("in", 0) in view, TP("in", 0) in ActiveView(live, restrict_to={"log"})
-    (True, False)
+    >>> rebalancing = False
+    >>> guarded = ActiveView(live, lambda: {"log"} if rebalancing else None)
+    >>> TP("in", 0) in view, TP("in", 0) in guarded
+    (True, True)
+    >>> rebalancing = True  # flips while the same fetch waits
+    >>> TP("in", 0) in guarded, TP("log", 0) in guarded, list(guarded)
+    (False, True, [TP(topic='log', partition=0)])
     """
 
-    __slots__ = ("_live", "_topics")
+    __slots__ = ("_live", "_restrict")
 
-    def __init__(self, live: Set[Any], restrict_to: Set[str] | None = None) -> None:
+    def __init__(
+        self, live: Set[Any], restrict_to: Callable[[], Set[str] | None] | None = None
+    ) -> None:
         self._live = live
-        self._topics = restrict_to
+        self._restrict = restrict_to
 
     def __bool__(self) -> bool:
         return True
 
     def __contains__(self, tp: Any) -> bool:
-        if self._topics is not None and tp.topic not in self._topics:
-            return False
+        if self._restrict is not None:
+            topics = self._restrict()
+            if topics is not None and tp.topic not in topics:
+                return False
         return tp in self._live
 
     def __iter__(self) -> Iterator[Any]:
@@ -79,7 +91,7 @@ class ActiveView:
         return sum(1 for _ in self)
 
     def __repr__(self) -> str:
-        return f"ActiveView({self._live!r}, restrict_to={self._topics!r})"
+        return f"ActiveView({self._live!r}, restrict_to={self._restrict!r})"
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -94,12 +106,17 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     ) -> Any:
         view = active_partitions
         if active_partitions is not None:
-            app = self.app
-            changelogs_only = app.tables.changelog_topics if app.rebalancing else None
-            view = ActiveView(active_partitions, changelogs_only)
+            view = ActiveView(active_partitions, self._changelogs_while_rebalancing)
         return await super()._fetch_records(
             consumer, view, timeout=timeout, max_records=max_records
         )
+
+    def _changelogs_while_rebalancing(self) -> Set[str] | None:
+        """The changelog topics while ``app.rebalancing`` (only they may be fetched), else None.
+
+        Read at every membership test (see :class:`ActiveView`)."""
+        app = self.app
+        return app.tables.changelog_topics if app.rebalancing else None
 
 
 class Consumer(faust_aiokafka.Consumer):

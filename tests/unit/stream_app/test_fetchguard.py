@@ -53,3 +53,29 @@ def test_install_makes_the_app_consume_through_the_guarded_thread() -> None:
     app = faust.App("fetchguard-test", broker="kafka://localhost:1", autodiscover=False)
     fetchguard.install(app)
     assert isinstance(app.consumer._thread, fetchguard.ConsumerThread)
+
+
+class _RebalancingMidFetch(_Fetcher):
+    """aiokafka's wait inside one fetch call: the revoke callback sets ``app.rebalancing``
+    before any record arrives, then the records are taken through the same view."""
+
+    def __init__(self, buffered: list[TopicPartition], app: SimpleNamespace) -> None:
+        super().__init__(buffered)
+        self.app = app
+
+    async def fetched_records(self, partitions, timeout=0, max_records=None):
+        self.app.rebalancing = True
+        await asyncio.sleep(0)
+        return await super().fetched_records(partitions, timeout, max_records)
+
+
+def test_a_rebalance_that_starts_while_a_fetch_waits_restricts_that_fetch() -> None:
+    thread = object.__new__(fetchguard.ConsumerThread)
+    thread.app = SimpleNamespace(
+        rebalancing=False, tables=SimpleNamespace(changelog_topics={LOG0.topic})
+    )
+    thread.consumer = SimpleNamespace(flow_active=True)
+    fetcher = _RebalancingMidFetch([IN0, LOG0], thread.app)
+    consumer = SimpleNamespace(_closed=False, _fetcher=fetcher)
+    got = asyncio.run(thread._fetch_records(consumer, {IN0, LOG0}, timeout=0))
+    assert set(got) == {LOG0}  # the input record stays in aiokafka's buffer

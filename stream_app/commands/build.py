@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.errors import ConfigError
 from stream_app.commands._inputs import add_orders_and_catalog
+from stream_app.commands._numbers import non_negative_int
 from stream_app.commands._outputs import CREATES_PARENTS, check_output_dir
 from stream_app.settings import Settings
 
@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar while seeding Redis")
     p.add_argument(
         "--test-orders",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="build only from each user's orders before their last N, the history, so "
@@ -121,8 +121,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.catalog import load_catalog
     from schemas.instacart import read_orders, split_test_orders
 
-    if args.test_orders < 0:
-        raise ConfigError(f"--test-orders must be >= 0, got {args.test_orders}")
     check_output_dir(
         args.out or settings.artifacts_dir, "--out" if args.out else "STREAM_APP_ARTIFACTS_DIR"
     )

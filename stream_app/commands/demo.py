@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from schemas.errors import ConfigError
+from stream_app.commands._numbers import fraction, positive_int
 from stream_app.settings import Settings
 
 FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "instacart"
@@ -54,11 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="folder with products.csv, aisles.csv, departments.csv (default: the bundled one)",
     )
     p.add_argument(
-        "--users", type=_positive_int, default=3, help="how many users to show (default 3)"
+        "--users", type=positive_int, default=3, help="how many users to show (default 3)"
     )
     p.add_argument(
         "--search-rate",
-        type=float,
+        type=fraction,
         default=0.3,
         help="synthetic searches per cart add in the replayed orders (default 0.3)",
     )
@@ -76,17 +77,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--keep-topics", action="store_true", help="do not delete the run's topics")
     p.set_defaults(func=run)
-
-
-def _positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _say(text: str = "") -> None:

@@ -12,12 +12,12 @@ import orjson
 from tqdm import tqdm
 
 from schemas.catalog import load_catalog
-from schemas.errors import ConfigError
 from schemas.instacart import read_orders, split_test_orders
 from scorers.artifacts import build_artifacts
 from scorers.evaluation.summary import LIFT_BASELINE
 from scorers.model import DEFAULT_MODEL_PATH, LinearModel, default_model
 from stream_app.commands._inputs import add_orders_and_catalog
+from stream_app.commands._numbers import fraction, positive_int
 from stream_app.commands._outputs import CREATES_PARENTS, check_output_dir, check_output_file
 from stream_app.settings import Settings
 
@@ -51,17 +51,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_orders_and_catalog(p)
-    p.add_argument("--k", type=int, default=10, help="list length K (default: 10)")
+    p.add_argument("--k", type=positive_int, default=10, help="list length K (default: 10)")
     p.add_argument(
         "--test-orders",
-        type=int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="each user's last N orders are the test period (default: 1)",
     )
     p.add_argument(
         "--search-rate",
-        type=float,
+        type=fraction,
         default=0.0,
         metavar="R",
         help="probability of a synthetic search before each cart add (default: 0)",
@@ -156,10 +156,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the evaluation, print the table, write --json / --report."""
     from scorers.evaluation.run import evaluate
 
-    if args.k <= 0:
-        raise ConfigError(f"--k must be positive, got {args.k}")
-    if args.test_orders <= 0:
-        raise ConfigError(f"--test-orders must be positive, got {args.test_orders}")
     if args.json:
         check_output_file(args.json, "--json")
     if args.report:

@@ -13,10 +13,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from schemas.catalog import load_catalog
-from schemas.errors import ConfigError, InvalidData
+from schemas.errors import InvalidData
 from schemas.events import Event, Search, encode
 from schemas.instacart import Order, orders_to_events, read_orders, split_test_orders
 from stream_app.commands._inputs import add_orders_and_catalog
+from stream_app.commands._numbers import fraction, non_negative_int, positive_int
 from stream_app.commands._outputs import add_event_log_out, check_output_file
 from stream_app.replay import recent_events
 from stream_app.settings import Settings
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_event_log_out(p)
     p.add_argument(
         "--search-rate",
-        type=float,
+        type=fraction,
         default=0.0,
         metavar="R",
         help="probability of a synthetic search before each cart add, 0..1 "
@@ -60,14 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--users",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="only the first N users (smallest user ids); default: all",
     )
     p.add_argument(
         "--test-orders",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="export only each user's last N orders, the ones `build --test-orders N` left "
@@ -79,8 +80,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _select_users(orders: list[Order], n_users: int | None) -> list[Order]:
     if n_users is None:
         return orders
-    if n_users <= 0:
-        raise ConfigError(f"--users must be positive, got {n_users}")
     keep = set(sorted({o.user_id for o in orders})[:n_users])
     return [o for o in orders if o.user_id in keep]
 
@@ -113,8 +112,6 @@ def summarize(orders: list[Order], events: list[Event]) -> str:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Read the catalog and orders, convert, write the log, print a summary."""
-    if args.test_orders < 0:
-        raise ConfigError(f"--test-orders must be >= 0, got {args.test_orders}")
     check_output_file(args.out, "--out")
     t0 = time.perf_counter()
     catalog = load_catalog(args.catalog)

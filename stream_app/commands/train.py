@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from schemas.catalog import load_catalog
-from schemas.errors import ConfigError
 from schemas.instacart import read_orders, split_test_orders
 from stream_app.commands._inputs import add_orders_and_catalog
+from stream_app.commands._numbers import fraction, non_negative_int, positive_int
 from stream_app.commands._outputs import CREATES_PARENTS, check_output_file
 from stream_app.settings import Settings
 
@@ -43,25 +43,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--test-orders",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="leave out each user's last N orders (default: 0, learn from all)",
     )
     p.add_argument(
         "--holdout-orders",
-        type=int,
+        type=positive_int,
         default=8,
         metavar="H",
         help="the last H training orders of each user give the examples (default: 8; a "
         "user with fewer orders gives examples from all but their first)",
     )
     p.add_argument(
-        "--epochs", type=int, default=2, metavar="E", help="passes over the examples (default: 2)"
+        "--epochs",
+        type=positive_int,
+        default=2,
+        metavar="E",
+        help="passes over the examples (default: 2)",
     )
     p.add_argument(
         "--search-rate",
-        type=float,
+        type=fraction,
         default=0.3,
         metavar="R",
         help="synthetic searches in the training events, so search features get "
@@ -81,8 +85,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Train and write the model file."""
-    if args.test_orders < 0 or args.holdout_orders <= 0:
-        raise ConfigError("--test-orders must be >= 0 and --holdout-orders > 0")
     check_output_file(args.out, "--out")
     from scorers.learn import train_model  # river is slow to import: only when training
 

@@ -7,6 +7,7 @@ import socket
 from dataclasses import replace
 
 from schemas.errors import ConfigError, InvalidData
+from stream_app.commands._numbers import port
 from stream_app.settings import Settings
 
 DESCRIPTION = """\
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--web-port", type=int, help="HTTP port (default STREAM_APP_WEB_PORT)")
+    p.add_argument("--web-port", type=port, help="HTTP port (default STREAM_APP_WEB_PORT)")
     p.add_argument("--loglevel", help="log level (default STREAM_APP_LOG_LEVEL)")
     p.set_defaults(func=run)
 

@@ -84,9 +84,13 @@ def test_replay_rejects_a_non_positive_connect_timeout_before_connecting(
 ) -> None:
     monkeypatch.setenv("STREAM_APP_KAFKA_BOOTSTRAP", f"127.0.0.1:{_closed_port()}")
 
-    assert main(["replay", str(_log(tmp_path)), "--connect-timeout", "0"]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["replay", str(_log(tmp_path)), "--connect-timeout", "0"])
+    assert exc.value.code == 2
 
     err = capsys.readouterr().err
-    assert err.strip().splitlines() == [
-        "stream-app replay: error: --connect-timeout must be positive, got 0.0"
-    ]
+    assert err.startswith("usage: stream-app replay ")
+    assert err.strip().splitlines()[-1] == (
+        "stream-app replay: error: argument --connect-timeout: must be positive, got 0.0"
+    )
+    assert "connecting to Kafka" not in err

@@ -70,11 +70,16 @@ def test_import_test_orders_exports_only_the_last_orders_timed_after_the_history
     assert events == [e for e in full if _order_of(e) in last]
 
 
-def test_negative_test_orders_is_a_one_line_error(
+def test_negative_test_orders_is_an_argparse_error_before_any_work(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["import-instacart", "--orders", str(ORDERS), "--catalog", str(FIXTURE),
             "--out", str(tmp_path / "log.jsonl"), "--test-orders", "-1"]  # fmt: skip
-    assert main(argv) == 2
-    assert "--test-orders must be >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        "stream-app import-instacart: error: argument --test-orders: must be 0 or more, got -1"
+    )
     assert not (tmp_path / "log.jsonl").exists()

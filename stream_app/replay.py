@@ -2,7 +2,8 @@
 
 Publishing contract (what the worker relies on): each event goes to the topic of its type,
 keyed by ``str(user_id)`` (Kafka's default murmur2 partitioner then co-partitions the three
-topics by user), with the Kafka timestamp set to the event's ``ts``.
+topics by user), with the Kafka timestamp set to the event's ``ts`` (capped at the wall clock:
+see :func:`record_timestamp`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "publish",
     "recent_events",
     "record",
+    "record_timestamp",
     "topic_for",
 ]
 
@@ -159,6 +161,22 @@ def _producer(bootstrap: str, connect_timeout_s: float = CONNECT_TIMEOUT_S):  # 
         raise ServiceError(kafka_unreachable(bootstrap, connect_timeout_s, exc)) from exc
 
 
+def record_timestamp(event_ts: int, now_ms: int) -> int:
+    """The Kafka record time of an event: its ``ts``, but never after the wall clock.
+
+    Brokers refuse record times more than ``log.message.timestamp.after.max.ms`` ahead (one hour
+    by default since Kafka 4.0), which would fail a replay halfway through a log with future
+    events. The event's own ``ts`` in the payload is unchanged; only the record time (which the
+    worker uses to merge partitions, in publish order anyway) is capped.
+
+    >>> record_timestamp(1_500_000_000_000, 1_800_000_000_000)
+    1500000000000
+    >>> record_timestamp(4_000_000_000_000, 1_800_000_000_000)
+    1800000000000
+    """
+    return min(event_ts, now_ms)
+
+
 def publish(
     events: Iterable[Event],
     settings: Settings,
@@ -206,7 +224,7 @@ def publish(
                 topic,
                 key=str(event.user_id).encode(),
                 value=encode(event),
-                timestamp_ms=event.ts,
+                timestamp_ms=record_timestamp(event.ts, int(time.time() * 1000)),
             )
             future.add_errback(lambda exc, e=event: refused.append((e, exc)))
             if on_send is not None:

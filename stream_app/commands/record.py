@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from stream_app.commands._numbers import positive_float
 from stream_app.commands._outputs import add_event_log_out, check_output_file
 from stream_app.settings import Settings
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_event_log_out(p)
     p.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=5.0,
         metavar="S",
         help="stop after S seconds without a message (default 5)",

@@ -14,6 +14,7 @@ BASE = {
     "eval": ["eval", *INPUTS],
     "import-instacart": ["import-instacart", *INPUTS, "--out", "log.jsonl"],
     "replay": ["replay", "log.jsonl"],
+    "record": ["record", "--out", "log.jsonl"],
     "train": ["train", *INPUTS, "--out", "model.json"],
     "worker": ["worker"],
 }
@@ -46,6 +47,7 @@ OPTIONS = {
     ("replay", "--speed"): POSITIVE,
     ("replay", "--rate"): POSITIVE,
     ("replay", "--connect-timeout"): POSITIVE,
+    ("record", "--timeout"): POSITIVE,
     ("train", "--test-orders"): ZERO_OR_MORE,
     ("train", "--holdout-orders"): AT_LEAST_1,
     ("train", "--epochs"): AT_LEAST_1,
@@ -130,6 +132,7 @@ DEFAULTS = [
     ("eval", {"k": 10, "test_orders": 1, "search_rate": 0.0, "seed": 0}),
     ("import-instacart", {"users": None, "test_orders": 0, "search_rate": 0.0, "seed": 0}),
     ("replay", {"speed": None, "rate": None, "connect_timeout": 30.0}),
+    ("record", {"timeout": 5.0}),
     ("train", {"test_orders": 0, "holdout_orders": 8, "epochs": 2, "search_rate": 0.3}),
     ("worker", {"web_port": None}),
 ]

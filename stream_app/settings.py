@@ -91,6 +91,10 @@ class Settings:
         Traceback (most recent call last):
         ...
         schemas.errors.ConfigError: STREAM_APP_K='ten' is not a valid int
+        >>> Settings.from_env({"STREAM_APP_REDIS_URL": "localhost:6379"})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        schemas.errors.ConfigError: STREAM_APP_REDIS_URL='localhost:6379' is not a Redis URL: ...
         """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
@@ -102,6 +106,12 @@ class Settings:
             if raw is None:
                 continue
             values[f.name] = _parse(name, raw, f.default)
+        url = values.get("redis_url")
+        if isinstance(url, str) and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"{ENV_PREFIX}REDIS_URL={url!r} is not a Redis URL: expected "
+                "redis://HOST:PORT/DB (or rediss://..., unix://...)"
+            )
         return cls(**values)  # type: ignore[arg-type]
 
 

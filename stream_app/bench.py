@@ -16,6 +16,7 @@ producer and the poller share the CPU with Kafka, Redis and the worker.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import threading
@@ -29,12 +30,19 @@ FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "instacar
 
 
 def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in (0, 1]) of a non-empty list.
+
+    >>> _percentile(list(range(1, 11)), 0.9), _percentile(list(range(1, 101)), 0.99)
+    (9, 99)
+    >>> _percentile([5.0], 0.5)
+    5.0
+    """
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; 0 when every answer arrived."""
+    """Run the benchmark; 0 when every answer arrived, 1 when some never did."""
     from schemas.catalog import load_catalog
     from schemas.instacart import read_orders, split_test_orders
     from schemas.recommendation import Recommendation, reco_key
@@ -158,8 +166,12 @@ def main(argv: list[str] | None = None) -> int:
                     delays.append(reco.updated_at - wall_s * 1000)
             time.sleep(0.005)
         producer.join()
+        if not delays:
+            print("delay: no answer reflected any of the paced events", flush=True)
+            raise SystemExit(1)
         results["delay_ms"] = {
             "events": len(delays),
+            "sent": len(phase2),
             "p50": round(statistics.median(delays), 1),
             "p90": round(_percentile(delays, 0.9), 1),
             "p99": round(_percentile(delays, 0.99), 1),
@@ -180,6 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print(orjson.dumps(results).decode())
+    throughput, delay = results["throughput"], results["delay_ms"]
+    missing = throughput["users"] - throughput["users_answered"]
+    unseen = delay["sent"] - delay["events"]
+    if missing or unseen:
+        print(
+            f"INCOMPLETE: {missing} users without an answer reflecting their last event, "
+            f"{unseen} paced events never reflected in Redis",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -93,7 +93,8 @@ def event_schema(kind: str) -> dict[str, Any]:
         "description": (
             f"{EVENT_TYPES[kind].__doc__} Published to the '{_TOPICS[kind]}' topic (name "
             f"configurable), keyed by str(user_id), UTF-8 JSON of at most {MAX_EVENT_BYTES} "
-            "bytes. Unknown extra fields are ignored."
+            "bytes. Unknown extra fields are ignored. Integer fields must be JSON integer "
+            "literals (7, not 7.0), which JSON Schema's 'integer' type alone does not enforce."
         ),
         "type": "object",
         "properties": {"type": {"const": kind}, **props},

@@ -21,7 +21,7 @@ from stream_app.commands._numbers import fraction, positive_int
 from stream_app.commands._outputs import CREATES_PARENTS, check_output_dir, check_output_file
 from stream_app.settings import Settings
 
-__all__ = ["ONLINE_LR", "format_table", "register", "run"]
+__all__ = ["ONLINE_LR", "format_table", "overlap_warning", "register", "run"]
 
 ONLINE_LR = 0.0002
 """SGD step of streaming_online: small, since it starts from the trained weights."""
@@ -135,11 +135,45 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def overlap_warning(meta: dict[str, Any], orders: Path, test_orders: int) -> str | None:
+    """A warning when a given model may have been trained on this run's test orders.
+
+    ``stream-app train`` records the orders file's name (``source``) and how many orders per
+    user it left out (``test_orders_left_out``). Trained on a file of this name with fewer
+    left out than this run tests, its weights may have seen test orders (same file) or not
+    (another file of the same name): the figures would be optimistic, so say it.
+
+    >>> meta = {"source": "orders_dev.csv", "test_orders_left_out": 1}
+    >>> overlap_warning(meta, Path("data/orders_dev.csv"), 1) is None
+    True
+    >>> print(overlap_warning(meta, Path("data/orders_dev.csv"), 2))  # doctest: +ELLIPSIS
+    WARNING: the model was trained on orders_dev.csv with only its last 1 order(s) per user ...
+    >>> overlap_warning(meta, Path("other.csv"), 2) is None
+    True
+    """
+    left_out = meta.get("test_orders_left_out")
+    if meta.get("source") != orders.name or not isinstance(left_out, int):
+        return None
+    if left_out >= test_orders:
+        return None
+    return (
+        f"WARNING: the model was trained on {orders.name} with only its last {left_out} "
+        f"order(s) per user left out, and this run tests the last {test_orders}: if it is "
+        "this file, some test orders were training examples and the streaming figures are "
+        f"optimistic. Train one with `stream-app train --test-orders {test_orders}`, or leave "
+        "out --model to train on this run's training orders."
+    )
+
+
 def _model(args: argparse.Namespace, orders: list[Any], catalog: Any) -> tuple[LinearModel, str]:
     if args.model == "default":
-        return default_model(), f"shipped model {DEFAULT_MODEL_PATH.name}"
+        return (
+            default_model(),
+            f"shipped model {DEFAULT_MODEL_PATH.name}{_trained_on(default_model())}",
+        )
     if args.model:
-        return LinearModel.load(Path(args.model)), f"model file {args.model}"
+        model = LinearModel.load(Path(args.model))
+        return model, f"model file {args.model}{_trained_on(model)}"
     train, _ = split_test_orders(orders, args.test_orders)
     t0 = time.perf_counter()
     print(
@@ -150,6 +184,13 @@ def _model(args: argparse.Namespace, orders: list[Any], catalog: Any) -> tuple[L
 
     model, _ = train_model(train, catalog, seed=args.seed, meta={"source": str(args.orders)})
     return model, f"trained now on this file's training orders ({time.perf_counter() - t0:.1f} s)"
+
+
+def _trained_on(model: LinearModel) -> str:
+    source, left_out = model.meta.get("source"), model.meta.get("test_orders_left_out")
+    if source is None or left_out is None:
+        return ""
+    return f"; trained on {Path(str(source)).name}, last {left_out} order(s) per user left out"
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -164,6 +205,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     catalog = load_catalog(args.catalog)
     orders = read_orders(args.orders)
     model, model_note = _model(args, orders, catalog)
+    warning = overlap_warning(model.meta, args.orders, args.test_orders) if args.model else None
+    if warning:
+        print(warning, file=sys.stderr)
     train, _ = split_test_orders(orders, args.test_orders)
     art = build_artifacts(train, catalog, model)
     online = None
@@ -188,6 +232,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     bar.close()
     result["model_source"] = model_note
+    if warning:
+        result["model_warning"] = warning
     result["window_x_label"] = "days since the first test event"
     result["wall_s"] = round(time.perf_counter() - started, 1)
     print(
@@ -196,6 +242,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"search rate: {args.search_rate}  seed: {args.seed}"
     )
     print(f"model: {model.version} ({model_note})")
+    if warning:
+        print(warning)
     print(format_table(result))
     s = result["methods"]["streaming"]
     print(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 import pytest
 
@@ -9,7 +11,7 @@ from schemas.catalog import Catalog, Product
 from schemas.instacart import Order, split_test_orders
 from scorers import build_artifacts
 from scorers.evaluation.run import evaluate
-from scorers.model import HAND_WEIGHTS, LinearModel
+from scorers.model import HAND_WEIGHTS, LinearModel, default_model
 from stream_app.cli import main
 
 MODEL = LinearModel.from_weights(HAND_WEIGHTS, version="hand")
@@ -128,3 +130,22 @@ def test_eval_command_on_fixture_writes_issue_shape(tmp_path, capsys, search_rat
     assert streaming["lift"] == pytest.approx(streaming["hr"] / base["hr"], abs=1e-3)
     assert lo <= streaming["lift"] <= hi
     assert "over personal_top's (paired user-bootstrap 95% CI): " in printed
+
+
+@pytest.mark.parametrize(("test_orders", "warned"), [("1", False), ("2", True)])
+def test_eval_warns_when_the_model_may_have_trained_on_its_test_orders(
+    tmp_path, capsys, fixture_dir, test_orders: str, warned: bool
+) -> None:
+    # a model file as `stream-app train --test-orders 1` writes it for this very file
+    model = default_model()
+    meta = {**model.meta, "source": "orders.csv", "test_orders_left_out": 1}
+    path = tmp_path / "m.json"
+    replace(model, meta=meta).save(path)
+    out = tmp_path / "r.json"
+    argv = ["eval", "--orders", str(fixture_dir / "orders.csv"), "--catalog", str(fixture_dir)]
+    code = main([*argv, "--model", str(path), "--test-orders", test_orders, "--json", str(out)])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert ("WARNING: the model was trained on orders.csv" in captured.err) is warned
+    assert ("model_warning" in orjson.loads(out.read_bytes())) is warned
+    assert "last 1 order(s) per user left out" in captured.out

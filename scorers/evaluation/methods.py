@@ -61,11 +61,27 @@ class CachedAnswer:
     """The batch (context-free) answer as seeded into Redis before each order starts.
 
     It is computed once per order from the state at the order's start (empty basket) and held
-    unchanged while the cart fills; the reader drops basket items.
+    unchanged while the cart fills; the reader drops basket items. ``depth`` items are held;
+    when the basket has eaten so many of them that fewer than K remain, the list is extended
+    from the same start-of-order state, so the method is always judged on K items like the
+    others.
+
+    >>> from features import empty_state
+    >>> from scorers import build_artifacts
+    >>> from schemas.catalog import Catalog, Product
+    >>> from schemas.instacart import Order
+    >>> cat = Catalog({p: Product(p, f"p{p}", 1, 1) for p in range(1, 30)}, {1: "a"}, {1: "d"})
+    >>> art = build_artifacts([Order(1, 1, 1, 0, 9, None, tuple(range(1, 30)))], cat)
+    >>> cached = CachedAnswer(depth=5)
+    >>> start = empty_state(2)
+    >>> cached.start_order(start, art)
+    >>> held = cached(start, art, 3)
+    >>> len(cached(replace(start, basket=tuple(held) + (99,)), art, 3))
+    3
     """
 
     depth: int = 60
-    _held: dict[int, list[int]] = field(default_factory=dict)
+    _held: dict[int, tuple[UserState, list[int]]] = field(default_factory=dict)
 
     def start_order(self, state: UserState, art: Artifacts) -> None:
         """Compute and hold the answer for the order the user is about to place.
@@ -73,15 +89,23 @@ class CachedAnswer:
         Context-free: the basket and searches are left out, as the batch job knows neither.
         """
         context_free = replace(state, basket=(), searches=())
-        self._held[state.user_id] = [
-            i.product_id for i in recommend(context_free, art, self.depth).items
-        ]
+        self._held[state.user_id] = (context_free, self._ranked(context_free, art, self.depth))
+
+    @staticmethod
+    def _ranked(context_free: UserState, art: Artifacts, depth: int) -> list[int]:
+        return [i.product_id for i in recommend(context_free, art, depth).items]
 
     def __call__(self, state: UserState, art: Artifacts, k: int) -> list[int]:
         """The held answer minus basket items (computed now if nothing is held yet)."""
         if state.user_id not in self._held:
             self.start_order(state, art)
-        return drop_basket(self._held[state.user_id], state.basket, k)
+        start, ranked = self._held[state.user_id]
+        answer = drop_basket(ranked, state.basket, k)
+        if len(answer) < k and len(ranked) < k + len(state.basket):
+            ranked = self._ranked(start, art, k + len(state.basket))
+            self._held[state.user_id] = (start, ranked)
+            answer = drop_basket(ranked, state.basket, k)
+        return answer
 
 
 Method = Callable[[UserState, Artifacts, int], list[int]]

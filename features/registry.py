@@ -60,7 +60,9 @@ FEATURES: tuple[Feature, ...] = (
         "user",
         "event time",
         1,
-        "log(days since last purchase / usual days between purchases), clipped",
+        "bought 2+ times: log((1 + days since last purchase) / (1 + usual days"
+        " between purchases)), usual = (last - first purchase time) / (count - 1), clipped to"
+        " [-3, 3]; else 0",
     ),
     Feature("u_days_since", "user", "event time", 1, "log(1 + days since last purchase)"),
     Feature(
@@ -91,7 +93,8 @@ FEATURES: tuple[Feature, ...] = (
         "user",
         "orders (0.7 per order)",
         1,
-        "presence in the latest orders, each order weighted 0.7^age",
+        "presence in the user's recent orders, each weighted 0.7^age (newest: age 0), over"
+        " the sum of the weights (1 when in all of them)",
     ),
     Feature("r_freq_decay_09", "user", "orders (0.9 per order)", 1, "r_freq_decay, slower decay"),
     Feature(

@@ -109,21 +109,20 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     now = state.last_ts if now_ms is None else now_ms
     h = state.history
     view = user_view(state, art.aisle, art.n_aisles, art.views) if len(h) else None
+    if view is not None and not len(view.hp):  # only products the catalog does not know
+        view = None
     hp = view.hp if view is not None else np.zeros(0, dtype=np.int64)
-    basket = np.array(state.basket, dtype=np.int64)
+    items, basket = _known_basket(state.basket, art.n_products)
     in_basket = np.zeros(art.n_products, dtype=bool)  # a product mask: one gather per test
     in_basket[basket] = True
     searches = _search_terms(state, art, now)
 
     # neighbours of the latest basket items: one gather from the padded neighbour table
     # (padding is product 0, which is never a candidate, so it drops out below)
-    context = state.basket[-N_BASKET_CONTEXT:]
+    context = items[-N_BASKET_CONTEXT:]
     nbr_ids = nbr_w = None
     if context:
-        if min(context) > 0 and max(context) < art.n_products:  # the usual case, in Python
-            ctx = np.array(context, dtype=np.int64)
-        else:
-            ctx = np.array([p for p in context if 0 < p < art.n_products], dtype=np.int64)
+        ctx = basket[-N_BASKET_CONTEXT:]
         table_ids, table_w = art.neighbour_table()
         width = table_ids.shape[1]
         nbr_ids = table_ids[ctx].ravel()
@@ -194,8 +193,8 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
             XT[COL["u_share_x_days"]] = share * math.log1p(since_order)
         interval_days = int_d * multi
         XT[COL["aisle_aff"]] = v.a_hist[ca] / v.total
-        if len(v.flat) and state.basket:
-            recent = _recent_rows(v, state, in_basket).take(idx, axis=1)
+        if len(v.flat) and items:
+            recent = _recent_rows(v, items[-1], in_basket).take(idx, axis=1)
             recent *= kn
             XT[_RECENT_COLS] = recent
     else:
@@ -218,7 +217,7 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
             last = len(pos) - n_last  # the neighbours of the last add
             XT[COL["cooc_last"]] = np.bincount(pos[last:], weights=wh[last:], minlength=n)
             cooc_hits = (pos, hit, nbr_w, ctx)  # resolved for the top items (reasons)
-        last_pid = state.basket[-1]
+        last_pid = items[-1]
         XT[COL["aisle_next"]] = art.aisle_next[art.aisle[last_pid], ca]
         ba = np.bincount(art.aisle[basket], minlength=art.n_aisles)
         in_aisle = ba[ca]
@@ -254,12 +253,26 @@ def candidate_features(state: UserState, art: Artifacts, now_ms: int | None = No
     return Candidates(cands, XT.T, count, interval_days, queries, tuple(decayed_all), cooc_hits)
 
 
-def _recent_rows(v: UserView, state: UserState, in_basket: np.ndarray) -> np.ndarray:
+def _known_basket(basket: tuple[int, ...], n_products: int) -> tuple[tuple[int, ...], np.ndarray]:
+    """The basket items the catalog arrays know (ids in ``(0, n_products)``), as a tuple and
+    as an int64 array; others (stored states outliving a rebuild) are ignored by scoring.
+
+    >>> _known_basket((3, 12, 5), 10)
+    ((3, 5), array([3, 5]))
+    """
+    arr = np.array(basket, dtype=np.int64)
+    if basket and (min(basket) <= 0 or max(basket) >= n_products):  # the usual case: no
+        arr = arr[(arr > 0) & (arr < n_products)]
+        basket = tuple(arr.tolist())
+    return basket, arr
+
+
+def _recent_rows(v: UserView, last_add: int, in_basket: np.ndarray) -> np.ndarray:
     """The basket-dependent recent-order features, per history row."""
     n_h = len(v.hp)
     out = np.zeros((len(_RECENT_COLS), n_h))
     # what followed the last added product in past carts (add order is kept)
-    follow = v.followers.get(state.basket[-1])
+    follow = v.followers.get(last_add)
     if follow is not None:
         rows, weights, times = follow
         out[0] = np.bincount(rows, weights=weights, minlength=n_h) / times

@@ -142,11 +142,17 @@ def user_view(
 def _compute(state: UserState, aisle: np.ndarray, n_aisles: int) -> UserView:
     h = state.history
     n_orders = state.n_orders
+    n_products = len(aisle)
     hp = np.array(h.pid, dtype=np.int64)
     cols = np.array(
         (h.count, h.first_order, h.last_order, h.first_ts, h.last_ts, h.pos_sum),
         dtype=np.float64,
     ).reshape(6, len(hp))
+    if len(hp) and (hp[0] <= 0 or hp[-1] >= n_products):  # pids ascend: ends suffice
+        # ids the catalog arrays do not know (stored states outliving a rebuild with a lower
+        # maximum id): left out of the view, so they are never scored and add no aisle
+        keep = (hp > 0) & (hp < n_products)
+        hp, cols = hp[keep], cols[:, keep]
     count, first_o, last_o, first_t, last_t, pos_sum = cols
     n_h = len(hp)
     static = np.zeros((len(STATIC_FEATURES), n_h))
@@ -169,6 +175,9 @@ def _compute(state: UserState, aisle: np.ndarray, n_aisles: int) -> UserView:
     r = len(orders)
     lens = [len(o) for o in orders]
     flat = np.fromiter(chain.from_iterable(orders), dtype=np.int64, count=sum(lens))
+    if len(flat) and (flat.min() <= 0 or flat.max() >= n_products):
+        # unknown ids become product 0: in no basket mask, no history row, never followed
+        flat[(flat <= 0) | (flat >= n_products)] = 0
     oidx = np.repeat(np.arange(r), lens)
     age = r - 1 - np.arange(r, dtype=np.float64)
     gamma = RECENT_DECAY**age

@@ -11,7 +11,9 @@ about 12 KB; a typical one 2-4 KB.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, fields
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -111,45 +113,103 @@ class UserState:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> UserState:
-        """Parse bytes written by :meth:`to_bytes`; :class:`InvalidData` when they are not."""
+        """Parse bytes written by :meth:`to_bytes`; :class:`InvalidData` when they are not, or
+        when they do not have its shape and types (so that a bad stored state is refused
+        here, not by a crash in scoring).
+
+        >>> UserState.from_bytes(b'[2,7,0,0,0,[],["1"],0,0,[],[[],[],[],[],[],[],[]],[],[]]')
+        Traceback (most recent call last):
+        ...
+        schemas.errors.InvalidData: user state: basket must be a list of integers
+        """
         try:
             obj: Any = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise InvalidData(f"user state is not JSON: {exc}") from exc
         if not isinstance(obj, list) or not obj or obj[0] != STATE_FORMAT:
             raise InvalidData(f"user state is not format {STATE_FORMAT}")
-        try:
-            (
-                _,
-                user_id,
-                last_ts,
-                n_orders,
-                total_items,
-                order_ts,
-                basket,
-                session_start_ts,
-                last_add_ts,
-                searches,
-                history,
-                recent_ids,
-                recent_orders,
-            ) = obj
-            return cls(
-                user_id=int(user_id),
-                last_ts=int(last_ts),
-                n_orders=int(n_orders),
-                total_items=int(total_items),
-                order_ts=tuple(order_ts),
-                basket=tuple(basket),
-                session_start_ts=int(session_start_ts),
-                last_add_ts=int(last_add_ts),
-                searches=tuple((str(q), int(t)) for q, t in searches),
-                history=History(*(tuple(col) for col in history)),
-                recent_ids=tuple(recent_ids),
-                recent_orders=tuple(tuple(o) for o in recent_orders),
-            )
-        except (TypeError, ValueError) as exc:
-            raise InvalidData(f"user state has the wrong shape: {exc!r}") from exc
+        if len(obj) != 13:
+            raise InvalidData(f"user state has {len(obj)} fields, not 13")
+        (
+            _,
+            user_id,
+            last_ts,
+            n_orders,
+            total_items,
+            order_ts,
+            basket,
+            session_start_ts,
+            last_add_ts,
+            searches,
+            history,
+            recent_ids,
+            recent_orders,
+        ) = obj
+        for name, value in (
+            ("user_id", user_id),
+            ("last_ts", last_ts),
+            ("n_orders", n_orders),
+            ("total_items", total_items),
+            ("session_start_ts", session_start_ts),
+            ("last_add_ts", last_add_ts),
+        ):
+            if type(value) is not int:
+                raise InvalidData(f"user state: {name} must be an integer, not {value!r:.40}")
+        _check_ints(order_ts, "order_ts")
+        _check_ints(basket, "basket")
+        if type(recent_orders) is not list:
+            raise InvalidData("user state: recent_orders must be a list of integer lists")
+        for order in recent_orders:
+            _check_ints(order, "recent_orders")
+        if type(searches) is not list or not all(
+            type(s) is list and len(s) == 2 and type(s[0]) is str and type(s[1]) is int
+            for s in searches
+        ):
+            raise InvalidData("user state: searches must be a list of [query, ts] pairs")
+        if type(recent_ids) is not list or not all(type(i) is str for i in recent_ids):
+            raise InvalidData("user state: recent_ids must be a list of strings")
+        if type(history) is not list or len(history) != len(_HISTORY_COLUMNS):
+            raise InvalidData(f"user state: history must have {len(_HISTORY_COLUMNS)} columns")
+        for name, col in zip(_HISTORY_COLUMNS, history, strict=True):
+            _check_ints(col, f"history.{name}")
+        pid = history[0]
+        if any(len(col) != len(pid) for col in history):
+            raise InvalidData("user state: history columns differ in length")
+        if pid and (pid[0] < 0 or pid[-1] >= 1 << 63 or not all(map(operator.lt, pid, pid[1:]))):
+            raise InvalidData("user state: history.pid must be strictly increasing ids")
+        if (b"true" in raw or b"false" in raw) and bool in set(
+            map(type, chain(order_ts, basket, *history, *recent_orders))
+        ):  # a JSON true/false passes the sums above as 1/0; none in the usual state
+            raise InvalidData("user state: a true/false where an integer belongs")
+        return cls(
+            user_id=user_id,
+            last_ts=last_ts,
+            n_orders=n_orders,
+            total_items=total_items,
+            order_ts=tuple(order_ts),
+            basket=tuple(basket),
+            session_start_ts=session_start_ts,
+            last_add_ts=last_add_ts,
+            searches=tuple((q, t) for q, t in searches),
+            history=History(*(tuple(col) for col in history)),
+            recent_ids=tuple(recent_ids),
+            recent_orders=tuple(tuple(o) for o in recent_orders),
+        )
+
+
+_HISTORY_COLUMNS = tuple(f.name for f in fields(History))
+
+
+def _check_ints(value: Any, name: str) -> None:
+    """:class:`InvalidData` unless ``value`` is a list of integers (or bools, which the caller
+    rules out): ``sum`` fails on anything else but numbers and is a float if one is a float.
+    """
+    try:
+        ok = type(value) is list and type(sum(value)) is int
+    except TypeError:
+        ok = False
+    if not ok:
+        raise InvalidData(f"user state: {name} must be a list of integers")
 
 
 def empty_state(user_id: int) -> UserState:

@@ -41,12 +41,23 @@ def tokenize(text: str) -> tuple[str, ...]:
 
 
 def normalize_query(query: str, max_chars: int = 80) -> str:
-    """The form a search is stored in the state: tokens joined by spaces, bounded length.
+    """The form a search is stored in the state: tokens joined by spaces, at most
+    ``max_chars`` long. A longer query keeps its *last* whole tokens (the head noun is at the
+    end: "... greek yogurt"), dropping tokens from the left; a single token longer than the
+    limit keeps its first ``max_chars`` characters.
 
     >>> normalize_query("  Greek   YOGURTS ")
     'greek yogurt'
+    >>> normalize_query("Organic Unsweetened Vanilla Bean Whole Milk Greek Yogurt", 20)
+    'milk greek yogurt'
     """
-    return " ".join(tokenize(query))[:max_chars]
+    tokens = tokenize(query)
+    size = sum(map(len, tokens)) + len(tokens) - 1  # of the joined string
+    start = 0
+    while size > max_chars and start < len(tokens) - 1:
+        size -= len(tokens[start]) + 1
+        start += 1
+    return " ".join(tokens[start:])[:max_chars]
 
 
 def head_token(name: str) -> str | None:

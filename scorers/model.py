@@ -13,6 +13,7 @@ is absent the hand-set :data:`HAND_WEIGHTS` are used.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,21 +101,39 @@ class LinearModel:
 
     @classmethod
     def from_dict(cls, obj: Any, where: str = "model") -> LinearModel:
-        """Validate and build from the JSON object; :class:`InvalidData` saying what is wrong."""
+        """Validate and build from the JSON object; :class:`InvalidData` saying what is wrong.
+
+        ``features`` must be a list of distinct names, at least one of them a declared feature;
+        ``weights`` a list of as many finite numbers; ``bias`` a finite number.
+
+        >>> LinearModel.from_dict({"version": "v", "features": ["cooc"], "weights": ["nan"]})
+        Traceback (most recent call last):
+        ...
+        schemas.errors.InvalidData: model: weights must be a list of finite numbers
+        """
+        if not isinstance(obj, dict):
+            raise InvalidData(f"{where}: not a linear model file (not a JSON object)")
         try:
-            names = tuple(str(n) for n in obj["features"])
-            weights = tuple(float(w) for w in obj["weights"])
-            if len(names) != len(weights):
-                raise InvalidData(f"{where}: {len(names)} features but {len(weights)} weights")
-            return cls(
-                str(obj["version"]),
-                names,
-                weights,
-                float(obj.get("bias", 0.0)),
-                dict(obj.get("meta", {})),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidData(f"{where}: not a linear model file ({exc!r})") from exc
+            names, weights, version = obj["features"], obj["weights"], obj["version"]
+        except KeyError as exc:
+            raise InvalidData(f"{where}: not a linear model file (no {exc})") from exc
+        bias, meta = obj.get("bias", 0.0), obj.get("meta", {})
+        if type(names) is not list or not all(type(n) is str for n in names):
+            raise InvalidData(f"{where}: features must be a list of feature names")
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise InvalidData(f"{where}: features named more than once: {', '.join(dup)}")
+        if type(weights) is not list or not all(_is_finite_number(w) for w in weights):
+            raise InvalidData(f"{where}: weights must be a list of finite numbers")
+        if len(names) != len(weights):
+            raise InvalidData(f"{where}: {len(names)} features but {len(weights)} weights")
+        if not _is_finite_number(bias):
+            raise InvalidData(f"{where}: bias must be a finite number")
+        if not set(names) & set(FEATURE_NAMES):
+            raise InvalidData(f"{where}: names none of the features the scorer computes")
+        if type(version) is not str or not isinstance(meta, dict):
+            raise InvalidData(f"{where}: version must be a string and meta an object")
+        return cls(version, tuple(names), tuple(float(w) for w in weights), float(bias), dict(meta))
 
     def save(self, path: Path) -> None:
         """Write the model file (pretty JSON, a few KB)."""
@@ -129,6 +148,16 @@ class LinearModel:
         except (OSError, orjson.JSONDecodeError) as exc:
             raise InvalidData(f"cannot read model file {path}: {exc}") from exc
         return cls.from_dict(obj, str(path))
+
+
+def _is_finite_number(x: object) -> bool:
+    """An int or float (not a bool, not a numeric string) that is finite."""
+    if type(x) not in (int, float):
+        return False
+    try:
+        return math.isfinite(x)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond float range
+        return False
 
 
 def default_model() -> LinearModel:

@@ -118,7 +118,8 @@ def create_app(
         autodiscover=False,
         datadir=str(datadir(settings)),
     )
-    fetchguard.install(app)  # before the consumer exists; see stream_app/fetchguard.py
+    # before the consumer exists; see stream_app/fetchguard.py
+    fetchguard.install(app, fetch_max_wait_ms=settings.fetch_max_wait_ms)
 
     # --- topics -> agent -> table -> sink ---------------------------------------------------
     events = app.topic(*input_topics(settings), partitions=settings.partitions, **RAW)

@@ -72,6 +72,10 @@ class Settings:
     """At most this many events are taken off the stream, applied and rescored together."""
     batch_within_s: float = 0.05
     """...or whatever arrived within this time, whichever comes first."""
+    fetch_max_wait_ms: int = 100
+    """How long the broker may hold a consumer fetch for partitions with no new data (Faust
+    fixes 1500 ms; aiokafka sends one fetch per broker at a time, so a long-held fetch for idle
+    partitions stalls busy ones: see :mod:`stream_app.fetchguard`)."""
     decay_rescore_interval_s: float = 30.0
     """How often the timer rescores users whose search context has faded since their answer."""
     reco_prefix: str = "reco"

@@ -79,3 +79,17 @@ def test_a_rebalance_that_starts_while_a_fetch_waits_restricts_that_fetch() -> N
     consumer = SimpleNamespace(_closed=False, _fetcher=fetcher)
     got = asyncio.run(thread._fetch_records(consumer, {IN0, LOG0}, timeout=0))
     assert set(got) == {LOG0}  # the input record stays in aiokafka's buffer
+
+
+async def test_the_consumer_fetches_with_the_configured_max_wait() -> None:
+    # Faust passes fetch_max_wait_ms=1500 to aiokafka; a long-held fetch for idle partitions
+    # stalls the busy ones (one fetch in flight per broker), so the app sets its own
+    for wanted, expected in ((100, 100), (None, 1500)):
+        app = faust.App(f"fetchwait-{wanted}", broker="kafka://localhost:1", autodiscover=False)
+        fetchguard.install(app, fetch_max_wait_ms=wanted)
+        thread = app.consumer._thread
+        consumer = thread._create_worker_consumer(app.transport)
+        try:
+            assert consumer._fetch_max_wait_ms == expected
+        finally:
+            await consumer.stop()  # never started: closes the client it made

@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     from stream_app.services import provision_topics
     from stream_app.serving import Reader
     from stream_app.settings import Settings
-    from stream_app.workerproc import WorkerProcess, remove_run
+    from stream_app.workerproc import WorkerProcess, remove_run, stop_on_sigterm
+
+    stop_on_sigterm()  # a terminated bench still stops its worker (finally below)
 
     p = argparse.ArgumentParser(
         prog="python -m stream_app.bench",

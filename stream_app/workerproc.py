@@ -7,6 +7,7 @@ user's answer appears in Redis (partitions assigned, table recovered, sink worki
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import time
 import urllib.request
 from dataclasses import fields
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
@@ -24,7 +25,14 @@ from schemas.events import Checkout, encode
 from stream_app.serving import Reader
 from stream_app.settings import ENV_PREFIX, Settings
 
-__all__ = ["PROBE_USER", "WorkerProcess", "remove_run", "settings_env"]
+__all__ = [
+    "PROBE_USER",
+    "WorkerProcess",
+    "remove_run",
+    "settings_env",
+    "stop_on_sigterm",
+    "tied_popen",
+]
 
 PROBE_USER = 999_999_999_001
 
@@ -36,6 +44,37 @@ def settings_env(settings: Settings) -> dict[str, str]:
         value = getattr(settings, f.name)
         out[ENV_PREFIX + f.name.upper()] = "" if value is None else str(value)
     return out
+
+
+_PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
+
+
+def tied_popen(args: list[str], **kwargs: Any) -> subprocess.Popen:
+    """``subprocess.Popen`` of a child that gets SIGTERM when this process dies, however it
+    dies (a SIGKILLed demo or bench would otherwise leave its worker consuming from the shared
+    broker and holding its web port). Linux ``prctl(PR_SET_PDEATHSIG)``; elsewhere a plain
+    ``Popen``."""
+    parent = os.getpid()
+
+    def tie() -> None:  # runs in the child between fork and exec
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):  # not Linux: nothing to tie
+            return
+        if os.getppid() != parent:  # the parent died before the tie: do not outlive it
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return subprocess.Popen(args, preexec_fn=tie, **kwargs)
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit(143)`` in this (main) thread, so that ``finally`` blocks
+    run and stop the worker: for the demo and the bench, which start one."""
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 class WorkerProcess:
@@ -52,7 +91,7 @@ class WorkerProcess:
         """Spawn ``python -m stream_app worker``."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
+        self.proc = tied_popen(
             [sys.executable, "-m", "stream_app", "worker", "--loglevel", self.loglevel],
             env={**os.environ, **settings_env(self.settings)},
             stdout=self._log,

@@ -122,7 +122,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from stream_app.replay import Pace, publish, recent_events
     from stream_app.services import provision_topics, services_up
     from stream_app.serving import Reader
-    from stream_app.workerproc import WorkerProcess, remove_run
+    from stream_app.workerproc import WorkerProcess, remove_run, stop_on_sigterm
+
+    stop_on_sigterm()  # a terminated demo still stops its worker (finally below)
 
     base = settings
     settings = demo_settings(base, f"demo-{int(time.time())}", args.prefix)

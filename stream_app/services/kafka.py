@@ -13,9 +13,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.errors import ConfigError, ServiceError
-from stream_app.services.procs import Address, OwnedProcess, spawn, tail
+from stream_app.services.procs import Address, OwnedProcess, file_lock, spawn, tail
 
 __all__ = [
     "LOG4J_SLF4J_VERSION",
@@ -110,9 +112,16 @@ class KafkaLayout:
 
 
 def _maven_libs(version: str, cache_dir: Path, say: Callable[[str], None]) -> Path:
+    """``<cache>/kafka-<version>/libs``, resolved with ``mvn`` on first use.
+
+    Resolution holds an exclusive lock on ``<cache>/kafka-<version>.lock`` and re-checks the
+    cache once it has it (another process may just have finished); mvn copies into a fresh
+    temporary dir that is renamed into place, so ``libs`` is either complete or absent.
+    """
     home = cache_dir.expanduser() / f"kafka-{version}"
     libs = home / "libs"
-    if (libs / f"kafka_2.13-{version}.jar").is_file():
+    jar = f"kafka_2.13-{version}.jar"
+    if (libs / jar).is_file():
         return libs
     mvn = shutil.which("mvn")
     if mvn is None:
@@ -120,39 +129,73 @@ def _maven_libs(version: str, cache_dir: Path, say: Callable[[str], None]) -> Pa
             "Kafka jars are not cached and `mvn` is not on PATH: install Maven "
             "(apt-get install maven) or set KAFKA_HOME to an unpacked Kafka distribution"
         )
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "pom.xml").write_text(_POM.format(version=version, log4j=LOG4J_SLF4J_VERSION))
-    partial = home / "libs.partial"
-    shutil.rmtree(partial, ignore_errors=True)
+    with file_lock(home.parent / f"kafka-{version}.lock"):
+        if (libs / jar).is_file():  # resolved by another process while we waited
+            return libs
+        home.mkdir(parents=True, exist_ok=True)
+        for stale in home.glob("libs.*"):  # left by killed runs; nobody else holds the lock
+            shutil.rmtree(stale, ignore_errors=True)
+        partial = Path(tempfile.mkdtemp(prefix="libs.partial-", dir=home))
+        try:
+            started = time.monotonic()
+            _run_mvn(mvn, version, home, partial, libs, say)
+            if not (partial / jar).is_file():
+                raise ServiceError(f"mvn finished but did not copy {jar} (see {home / 'mvn.log'})")
+            _swap_into_place(partial, libs)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    jars = len(list(libs.glob("*.jar")))
+    say(f"kafka: {jars} jars cached in {libs} ({time.monotonic() - started:.0f} s)")
+    return libs
+
+
+def _run_mvn(
+    mvn: str, version: str, home: Path, out_dir: Path, libs: Path, say: Callable[[str], None]
+) -> None:
+    """``mvn dependency:copy-dependencies`` of the broker's runtime into ``out_dir``."""
+    pom = home / "pom.xml"
+    pom.write_text(_POM.format(version=version, log4j=LOG4J_SLF4J_VERSION))
     log = home / "mvn.log"
     say(
         f"kafka: resolving org.apache.kafka:kafka_2.13:{version} from Maven Central into {libs} "
         "(first run only, ~20 s)..."
     )
-    started = time.monotonic()
     cmd = [
         mvn,
         "-B",
         "-q",
         "-Dstyle.color=never",
         "-f",
-        str(home / "pom.xml"),
+        str(pom),
         f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-        f"-DoutputDirectory={partial}",
+        f"-DoutputDirectory={out_dir}",
         "-DincludeScope=runtime",
     ]
     with log.open("w") as out:
         result = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    if result.returncode != 0 or not (partial / f"kafka_2.13-{version}.jar").is_file():
-        raise ServiceError(
-            f"mvn could not resolve Kafka {version} ({_first_error(log)}); "
-            f"see {log} and the versions at https://repo1.maven.org/maven2/org/apache/kafka/kafka_2.13/"
+    if result.returncode != 0:
+        error = _first_error(log)
+        hint = (
+            "; the versions are at https://repo1.maven.org/maven2/org/apache/kafka/kafka_2.13/"
+            if _MISSING_ARTIFACT.search(error)
+            else ""
         )
-    shutil.rmtree(libs, ignore_errors=True)
-    partial.rename(libs)
-    jars = len(list(libs.glob("*.jar")))
-    say(f"kafka: {jars} jars cached in {libs} ({time.monotonic() - started:.0f} s)")
-    return libs
+        raise ServiceError(
+            f"mvn could not resolve Kafka {version} (exit {result.returncode}: {error}); "
+            f"see {log}{hint}"
+        )
+
+
+_MISSING_ARTIFACT = re.compile(r"could not find artifact|failure to find|was not found in", re.I)
+
+
+def _swap_into_place(new: Path, libs: Path) -> None:
+    """Make ``new`` the ``libs`` dir with renames only (an incomplete old one is dropped)."""
+    if libs.exists():
+        old = Path(tempfile.mkdtemp(prefix="libs.old-", dir=libs.parent))
+        os.replace(libs, old)  # a dir may replace an empty dir
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(new, libs)
 
 
 def _first_error(log: Path) -> str:

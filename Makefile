@@ -15,7 +15,11 @@ setup: $(STAMP)
 
 # reinstall only when the package metadata changes
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# a venv without pip (e.g. a failed `venv` without python3.11-venv) is rebuilt, not reused
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) \
+	    && $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip --version >/dev/null; } \
+	    || { rm -rf $(VENV); echo "make: cannot create $(VENV) with $(PYTHON)" \
+	        "(on Debian/Ubuntu: apt-get install python3.11-venv)" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,report]"
 	@touch $(STAMP)
 

@@ -43,8 +43,14 @@ class RedisLayout:
         return self.root / "redis.pid"
 
 
-def find_redis_server(say: Callable[[str], None] = print) -> str:
-    """Path of ``redis-server``; installs the Debian package when root and it is missing."""
+def find_redis_server(
+    say: Callable[[str], None] = print, *, policy_rc_d: str = "/usr/sbin/policy-rc.d"
+) -> str:
+    """Path of ``redis-server``; installs the Debian package when root and it is missing.
+
+    The install starts no service (a temporary ``policy_rc_d``, unless one exists) and, on
+    systemd, disables the system unit it enabled: the only Redis is the one we start.
+    """
     found = shutil.which("redis-server")
     if found:
         return found
@@ -52,14 +58,47 @@ def find_redis_server(say: Callable[[str], None] = print) -> str:
     if apt and os.geteuid() == 0:
         say("redis: redis-server not found; installing the redis-server package with apt-get...")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "redis-server"]):
-            done = subprocess.run(
-                cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
+        had_binary = Path("/usr/bin/redis-server").exists()
+        # the package would start (and enable) the system Redis, with persistence, on 6379;
+        # a policy-rc.d that exits 101 is Debian's way to block service starts during install
+        policy = Path(policy_rc_d)
+        ours = not policy.exists()
+        if ours:
+            policy.write_text(
+                "#!/bin/sh\n# stream-app: no service starts while apt installs\nexit 101\n"
             )
-            if done.returncode != 0:
-                raise ServiceError(
-                    f"`{' '.join(cmd[1:])}` failed: {(done.stderr or done.stdout).strip()[-300:]}"
+            policy.chmod(0o755)
+        try:
+            for cmd in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "redis-server"]):
+                done = subprocess.run(
+                    cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
                 )
+                if done.returncode != 0:
+                    raise ServiceError(
+                        f"`{' '.join(cmd[1:])}` failed: "
+                        f"{(done.stderr or done.stdout).strip()[-300:]}"
+                    )
+        finally:
+            if ours:
+                policy.unlink(missing_ok=True)
+        systemctl = shutil.which("systemctl")
+        unit = "redis-server.service"
+        if not had_binary and systemctl:
+            enabled = subprocess.run(
+                [systemctl, "is-enabled", "--quiet", unit],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+            )
+            if enabled.returncode == 0:
+                say(f"redis: disabling the system {unit} the package enabled (we run our own)")
+                off = subprocess.run(
+                    [systemctl, "disable", "--now", "--quiet", unit],
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    text=True,
+                )
+                if off.returncode != 0:
+                    say(f"redis: could not disable {unit}: {off.stderr.strip()[-200:]}")
         found = shutil.which("redis-server") or (
             "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
         )

@@ -83,12 +83,19 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
 
 @pytest.fixture
 def free_port() -> Callable[[], int]:
-    """A function returning a TCP port nobody listens on right now."""
+    """A function returning a TCP port nobody listens on right now, never the same one twice
+    in a test (the OS may hand a just-released port out again: a broker and its controller
+    once got the same one)."""
+    given: set[int] = set()
 
     def pick() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
+        while True:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            if port not in given:
+                given.add(port)
+                return port
 
     return pick
 

@@ -38,10 +38,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "instacart"
 
 
+_GIVEN: set[int] = set()  # never the same port twice: the OS may hand a released one out again
+
+
 def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def _wait(reader: Reader, last_ts: dict[int, int], timeout_s: float) -> dict[int, Recommendation]:

@@ -10,12 +10,18 @@ import pytest
 
 from stream_app.cli import main
 
+_GIVEN: set[int] = set()  # never the same port twice: the OS may hand a released one out again
+
 
 def _closed_port() -> int:
     """A port where nothing listens (bound to get a free one, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def test_get_with_redis_down_is_one_line_naming_the_url_and_services_up(

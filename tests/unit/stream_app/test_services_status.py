@@ -15,11 +15,17 @@ from stream_app.services.procs import read_owned, spawn, stop
 from stream_app.services.redis import RedisLayout
 from stream_app.settings import Settings
 
+_GIVEN: set[int] = set()  # never the same port twice: the OS may hand a released one out again
+
 
 def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 @pytest.fixture

@@ -10,11 +10,17 @@ import pytest
 import stream_app.services
 from stream_app.cli import main
 
+_GIVEN: set[int] = set()  # never the same port twice: the OS may hand a released one out again
+
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def test_missing_artifacts_say_run_build_first_before_kafka(

@@ -159,7 +159,14 @@ def _check_same_address(settings: Settings, klayout: KafkaLayout, rlayout: Redis
 
 
 def _controller_port(settings: Settings, broker: Address) -> int:
-    return settings.kafka_controller_port or broker.port + 1
+    port = settings.kafka_controller_port or broker.port + 1
+    if port == broker.port:
+        raise ConfigError(
+            f"STREAM_APP_KAFKA_CONTROLLER_PORT={port} is the broker's port too "
+            f"(STREAM_APP_KAFKA_BOOTSTRAP={settings.kafka_bootstrap}): the KRaft controller "
+            "needs a port of its own (0 means the broker port + 1)"
+        )
+    return port
 
 
 def _show(path: Path) -> str:

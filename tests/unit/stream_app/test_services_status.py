@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.errors import ServiceError
+from schemas.errors import ConfigError, ServiceError
 from stream_app.services import services_status, services_up
 from stream_app.services.kafka import KafkaLayout
 from stream_app.services.procs import read_owned, spawn, stop
@@ -103,3 +103,15 @@ def test_up_refuses_other_addresses_than_ours_runs_at(ours) -> None:
         f"but STREAM_APP_KAFKA_BOOTSTRAP is localhost:{configured}; "
     )
     assert read_owned(klayout.pid_file) is not None  # ours was left alone
+
+
+def test_a_controller_port_equal_to_the_broker_port_is_a_config_error(tmp_path: Path) -> None:
+    port = _closed_port()
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        kafka_bootstrap=f"localhost:{port}",
+        kafka_controller_port=port,
+        redis_url=f"redis://localhost:{_closed_port()}/0",
+    )
+    with pytest.raises(ConfigError, match="needs a port of its own"):
+        services_up(settings, say=lambda _line: None)

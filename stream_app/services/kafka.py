@@ -32,7 +32,6 @@ __all__ = [
     "KafkaLayout",
     "kafka_answers",
     "kafka_classpath",
-    "own_cluster_id",
     "resolve_jars",
     "start_kafka",
 ]
@@ -230,22 +229,6 @@ def _cluster_id() -> str:
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not cid.startswith("-"):  # the storage tool would read "-x..." as a flag
             return cid
-
-
-def own_cluster_id(layout: KafkaLayout) -> str | None:
-    """The ``cluster.id`` our storage was formatted with (``meta.properties``), None if unknown.
-
-    A broker answering with another id is not the one started from this state dir.
-    """
-    try:
-        text = (layout.data / "meta.properties").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip() == "cluster.id":
-            return value.strip() or None
-    return None
 
 
 def _server_properties(

@@ -15,9 +15,8 @@ import os
 import signal
 import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,6 @@ __all__ = [
     "Address",
     "OwnedProcess",
     "file_lock",
-    "port_lock",
     "port_open",
     "read_owned",
     "spawn",
@@ -210,25 +208,3 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def port_lock(ports: Iterable[int]) -> Iterator[None]:
-    """Machine-wide exclusive locks on TCP ports (files in the system temp dir), taken in port
-    order so two holders cannot deadlock: two ``services up`` with different state dirs then
-    check-and-start one after the other instead of both starting a server on the same port.
-
-    Best effort: a lock file we cannot open (another user's, read-only) is skipped; what
-    answers on the port is verified after the start anyway.
-    """
-    with contextlib.ExitStack() as stack:
-        for port in sorted(set(ports)):
-            path = Path(tempfile.gettempdir()) / f"stream-app-port-{port}.lock"
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-            except OSError:
-                continue
-            fh = stack.enter_context(os.fdopen(fd, "r+"))
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            stack.callback(fcntl.flock, fh, fcntl.LOCK_UN)
-        yield

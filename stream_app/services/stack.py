@@ -3,12 +3,6 @@
 ``up`` reuses whatever healthy Kafka/Redis already answers at the configured address, starts
 what is missing, and returns only when both answer (Kafka: a metadata request; Redis: PING).
 ``down`` stops only what ``up`` started, identified by pid files under the state dir.
-
-A service ``up`` starts counts as started only when the one answering is provably ours (Redis:
-``INFO server`` ``process_id`` is our pid; Kafka: the cluster id it reports is the one our data
-dir was formatted with): two ``up`` with different state dirs racing for the same port would
-otherwise both report success while one server failed to bind. Machine-wide port locks make
-that race rare; the ownership check makes it harmless.
 """
 
 from __future__ import annotations
@@ -18,13 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from schemas.errors import ConfigError, ServiceError
 from stream_app.services.kafka import (
     KafkaLayout,
     kafka_answers,
-    own_cluster_id,
     resolve_jars,
     start_kafka,
 )
@@ -32,7 +24,6 @@ from stream_app.services.procs import (
     Address,
     OwnedProcess,
     file_lock,
-    port_lock,
     port_open,
     read_owned,
     stop,
@@ -50,7 +41,6 @@ from stream_app.settings import Settings
 __all__ = [
     "ServiceReport",
     "input_topics",
-    "ownership",
     "provision_topics",
     "services_down",
     "services_status",
@@ -58,7 +48,6 @@ __all__ = [
 ]
 
 Say = Callable[[str], None]
-Verdict = Literal["ours", "dead", "foreign"]
 
 
 @dataclass(frozen=True)
@@ -183,41 +172,6 @@ def _why(log: Path) -> str:
     return (errors or lines or ["(empty log)"])[-1][:400]
 
 
-def ownership(alive: bool, expected: object, reported: object) -> Verdict:
-    """Whether the service that answered is the process we started.
-
-    ``expected`` is what ours would report (its pid for Redis, the cluster id we formatted
-    for Kafka), ``reported`` what the answer said. ``foreign`` when they differ or either is
-    unknown (somebody else holds the port); ``dead`` when it matched but ours has exited since.
-
-    >>> ownership(True, "Q1w2", "Q1w2"), ownership(False, 41, 41), ownership(True, 41, 7)
-    ('ours', 'dead', 'foreign')
-    """
-    if expected is None or reported is None or reported != expected:
-        return "foreign"
-    return "ours" if alive else "dead"
-
-
-_KIND = {"kafka": "Kafka", "redis": "Redis"}
-_IDENTITY = {"kafka": "cluster_id", "redis": "process_id"}
-
-
-def _taken(name: str, addr: Address, proc: OwnedProcess, reported: object, started: bool) -> str:
-    """The one-line error for a port that answers, but not as the service we run."""
-    kind = _KIND[name]
-    what = f"cluster {reported}" if name == "kafka" else f"pid {reported}"
-    tail_ = (
-        f"ours (pid {proc.pid}) could not bind and is stopped; run `stream-app services up` "
-        f"again to reuse that {kind}, or set {_ADDRESS_VARIABLES[name]} to a free port"
-        if started
-        else f"ours (pid {proc.pid}) does not answer; stop it with `stream-app services down`"
-    )
-    return (
-        f"{name}: port {addr.port} answers as another {kind} ({what}), not the one we started: "
-        f"another stream-app (other state dir) or {kind} took it meanwhile; {tail_}"
-    )
-
-
 def _wait(
     name: str,
     probe: Callable[[], dict | None],
@@ -226,26 +180,14 @@ def _wait(
     log: Path,
     deadline: float,
     say: Say,
-    *,
-    expected: object = None,
-    started_now: bool = False,
 ) -> dict:
-    """Poll until the service answers; with ``proc`` only an answer from ``proc`` counts
-    (``expected`` is what ours reports under :data:`_IDENTITY`, see :func:`ownership`)."""
     started = time.monotonic()
     next_note = started + 15
     while True:
         if port_open(addr, 0.5):
             info = probe()
             if info is not None:
-                if proc is None:
-                    return info
-                reported = info.get(_IDENTITY[name])
-                verdict = ownership(proc.alive(), expected, reported)
-                if verdict == "ours":
-                    return info
-                if verdict == "foreign":
-                    raise ServiceError(_taken(name, addr, proc, reported, started_now))
+                return info
         if proc is not None and not proc.alive():
             raise ServiceError(
                 f"{name} exited during start-up: {_why(log)} (see {_show(log)}; "
@@ -269,26 +211,14 @@ def services_up(
     """Start (or reuse) Kafka and Redis and provision the input topics; idempotent."""
     state, _, _ = _layouts(settings)
     started: list[tuple[OwnedProcess, Path]] = []
-    # the state lock serialises `up`/`down` of one state dir; the port locks serialise
-    # check-then-start between state dirs (two checkouts, CI and a developer)
-    with file_lock(state / "services.lock"), port_lock(_local_ports(settings)):
+    with file_lock(state / "services.lock"):
         try:
             return _up_locked(settings, say, topics, started)
         except BaseException:
             # a failed or interrupted `up` leaves nothing of its own behind
             for proc, pid_file in started:
-                if proc.alive():
-                    stop(proc, pid_file, grace_s=10)
-                else:
-                    pid_file.unlink(missing_ok=True)
+                stop(proc, pid_file, grace_s=10)
             raise
-
-
-def _local_ports(settings: Settings) -> list[int]:
-    """The ports ``up`` may start a server on: Kafka's broker and controller, Redis's."""
-    kaddr, raddr = Address.parse(settings.kafka_bootstrap), _redis_addr(settings.redis_url)
-    ports = [kaddr.port, _controller_port(settings, kaddr)] if kaddr.is_local else []
-    return [*ports, raddr.port] if raddr.is_local else ports
 
 
 def _up_locked(
@@ -359,8 +289,6 @@ def _up_locked(
         rlayout.log,
         deadline,
         say,
-        expected=rproc.pid if rproc else None,
-        started_now=rstate == "started",
     )
     rreport = ServiceReport(
         "redis",
@@ -379,8 +307,6 @@ def _up_locked(
         klog if kproc else klayout.logs / "stdout.log",
         deadline,
         say,
-        expected=own_cluster_id(klayout) if kproc else None,
-        started_now=kstate == "started",
     )
     kreport = ServiceReport(
         "kafka",
@@ -455,7 +381,6 @@ def services_status(settings: Settings, say: Say = print) -> list[ServiceReport]
             klayout.pid_file,
             klayout.logs / "server.log",
             lambda: kafka_answers(settings.kafka_bootstrap),
-            lambda _proc: own_cluster_id(klayout),
         ),
         (
             "redis",
@@ -464,11 +389,10 @@ def services_status(settings: Settings, say: Say = print) -> list[ServiceReport]
             rlayout.pid_file,
             rlayout.log,
             lambda: redis_answers(settings.redis_url),
-            lambda proc: proc.pid,
         ),
     )
     reports = []
-    for name, address, addr, pid_file, log, probe, expected in checks:
+    for name, address, addr, pid_file, log, probe in checks:
         proc = read_owned(pid_file)
         info = probe() if port_open(addr) else None
         where = _recorded_address(name, klayout, rlayout) if proc is not None else None
@@ -479,17 +403,6 @@ def services_status(settings: Settings, say: Say = print) -> list[ServiceReport]
             text = f"ours (pid {proc.pid}) runs at {where}, but {variable} is {address}"
             if info is not None:
                 text += f"; something not started by stream-app answers at {addr}"
-        elif (
-            info is not None
-            and proc is not None
-            and ownership(True, expected(proc), info.get(_IDENTITY[name])) != "ours"
-        ):
-            # ours is alive but somebody else's server holds the port (ours failed to bind)
-            report = ServiceReport(name, address, "reused", proc.pid, log)
-            text = (
-                f"ours (pid {proc.pid}) does not answer at {address}; another {_KIND[name]} "
-                f"(not started from this state dir) does; log: {_show(log)}"
-            )
         elif info is not None and proc is not None:
             report = ServiceReport(name, address, "running", proc.pid, log)
             text = (

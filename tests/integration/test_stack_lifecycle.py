@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,10 +18,8 @@ from stream_app.services import (
     services_down,
     services_status,
     services_up,
-    stack,
 )
-from stream_app.services.procs import Address, port_open, read_owned, stop
-from stream_app.services.redis import RedisLayout, start_redis
+from stream_app.services.procs import Address, port_open, read_owned
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -152,72 +149,3 @@ def test_failed_up_stops_what_it_started_and_purge_clears_the_data(private):
     services_down(private, say=lambda _line: None, purge=True)
     assert not (private.state_dir / "kafka").exists()
     assert not (private.state_dir / "redis").exists()
-
-
-def test_two_ups_on_the_same_ports_from_two_state_dirs_start_one_stack(private, tmp_path):
-    # two checkouts (or CI and a developer) at once: the port locks make the second wait and
-    # reuse what the first started, instead of both starting a broker on the same ports
-    other = dataclasses.replace(private, state_dir=tmp_path / "other")
-    results: dict[str, list] = {}
-
-    def up(settings) -> None:
-        lines: list[str] = []
-        try:
-            results[str(settings.state_dir)] = [services_up(settings, lines.append, topics=False)]
-        except ServiceError as exc:
-            results[str(settings.state_dir)] = [exc]
-
-    threads = [threading.Thread(target=up, args=(s,)) for s in (private, other)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=180)
-        states = sorted(tuple(r.state for r in outcome[0]) for outcome in results.values())
-        assert states == [("reused", "reused"), ("started", "started")], results
-        assert len(_pids(private.state_dir) + _pids(other.state_dir)) == 2
-    finally:
-        services_down(other, say=lambda _line: None)
-
-
-def test_redis_that_lost_its_port_is_not_reported_as_started(tmp_path, free_port):
-    # what `up` sees when another Redis took the port between its check and its start: ours
-    # aborts on bind while the other one answers PING
-    port = free_port()
-    addr = Address("localhost", port)
-    url = f"redis://localhost:{port}/0"
-    winner_layout, loser_layout = RedisLayout(tmp_path / "w"), RedisLayout(tmp_path / "l")
-    winner = start_redis(winner_layout, addr, say=lambda _line: None)
-    try:
-        stack._wait(
-            "redis",
-            lambda: redis_answers(url),
-            addr,
-            winner,
-            winner_layout.log,
-            time.monotonic() + 20,
-            lambda _l: None,
-            expected=winner.pid,
-        )
-        loser = start_redis(loser_layout, addr, say=lambda _line: None)
-        with pytest.raises(
-            ServiceError,
-            match=rf"port {port} answers as another Redis \(pid "
-            rf"{winner.pid}\).*took it meanwhile",
-        ):
-            stack._wait(
-                "redis",
-                lambda: redis_answers(url),
-                addr,
-                loser,
-                loser_layout.log,
-                time.monotonic() + 20,
-                lambda _l: None,
-                expected=loser.pid,
-                started_now=True,
-            )
-    finally:
-        for layout in (winner_layout, loser_layout):
-            proc = read_owned(layout.pid_file)
-            if proc is not None:
-                stop(proc, layout.pid_file, grace_s=5)

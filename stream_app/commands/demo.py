@@ -121,6 +121,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from stream_app.commands.build import build_and_seed
     from stream_app.replay import Pace, publish, recent_events
     from stream_app.services import provision_topics, services_up
+    from stream_app.services.procs import free_port
     from stream_app.serving import Reader
     from stream_app.workerproc import WorkerProcess, remove_run, stop_on_sigterm
 
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     before = {u: reader.get(u).to_dict(names=artifacts.name_of) for u in shown}
 
     if _port_busy(settings.web_host, settings.web_port):
-        free = _free_port(settings.web_host)
+        free = free_port(settings.web_host)
         _say(f"   (port {settings.web_port} is taken; the demo worker serves on {free})")
         settings = replace(settings, web_port=free)
     provision_topics(settings)
@@ -278,9 +279,3 @@ def _wait_answers(reader, last_ts: dict[int, int], timeout_s: float) -> set[int]
 def _port_busy(host: str, port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex((host, port)) == 0
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]

@@ -27,6 +27,7 @@ __all__ = [
     "Address",
     "OwnedProcess",
     "file_lock",
+    "free_port",
     "port_open",
     "read_owned",
     "spawn",
@@ -187,6 +188,26 @@ def stop(proc: OwnedProcess, pid_file: Path, *, grace_s: float = 30.0) -> bool:
     _reap(proc.pid)
     pid_file.unlink(missing_ok=True)
     return killed
+
+
+_HANDED_OUT: set[tuple[str, int]] = set()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now on ``host``, never one this process was given
+    before (the OS may hand a just-released port out again: two picks in a row once gave a
+    broker and its controller the same port).
+
+    >>> free_port() != free_port()
+    True
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        if (host, port) not in _HANDED_OUT:
+            _HANDED_OUT.add((host, port))
+            return port
 
 
 def tail(path: Path, lines: int = 5) -> str:

@@ -12,7 +12,6 @@ engineers' runs against the same shared services) never see each other's data.
 from __future__ import annotations
 
 import re
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 
 from schemas.errors import StreamAppError
-from stream_app.services import kafka_answers, provision_topics, redis_answers, services_up
+from stream_app.services import kafka_answers, procs, provision_topics, redis_answers, services_up
 from stream_app.settings import Settings
 
 
@@ -83,21 +82,8 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
 
 @pytest.fixture
 def free_port() -> Callable[[], int]:
-    """A function returning a TCP port nobody listens on right now, never the same one twice
-    in a test (the OS may hand a just-released port out again: a broker and its controller
-    once got the same one)."""
-    given: set[int] = set()
-
-    def pick() -> int:
-        while True:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = sock.getsockname()[1]
-            if port not in given:
-                given.add(port)
-                return port
-
-    return pick
+    """A function returning a TCP port nobody listens on right now (never the same twice)."""
+    return procs.free_port
 
 
 @pytest.fixture(scope="session")

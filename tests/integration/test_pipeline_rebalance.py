@@ -12,7 +12,6 @@ and recovers, so events fetched around the rebalance must be neither lost nor ap
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from scorers import Artifacts
 from stream_app.agents import feature_config, replay_offline
 from stream_app.commands.build import build_and_seed
 from stream_app.replay import Pace, publish, recent_events
+from stream_app.services.procs import free_port
 from stream_app.serving import Reader
 from stream_app.settings import Settings
 from stream_app.workerproc import WorkerProcess, remove_run
@@ -36,19 +36,6 @@ from stream_app.workerproc import WorkerProcess, remove_run
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "instacart"
-
-
-_GIVEN: set[int] = set()  # never the same port twice: the OS may hand a released one out again
-
-
-def _port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
 
 
 def _wait(reader: Reader, last_ts: dict[int, int], timeout_s: float) -> dict[int, Recommendation]:
@@ -137,8 +124,12 @@ def test_state_survives_a_worker_dying_and_its_partitions_moving(
 
     reader = Reader.from_url(settings.redis_url, settings.reco_prefix)
     loglevel = os.environ.get("STREAM_APP_TEST_WORKER_LOGLEVEL", "warning")
-    a = WorkerProcess(replace(settings, web_port=_port()), tmp_path / "a.log", loglevel=loglevel)
-    b = WorkerProcess(replace(settings, web_port=_port()), tmp_path / "b.log", loglevel=loglevel)
+    a = WorkerProcess(
+        replace(settings, web_port=free_port()), tmp_path / "a.log", loglevel=loglevel
+    )
+    b = WorkerProcess(
+        replace(settings, web_port=free_port()), tmp_path / "b.log", loglevel=loglevel
+    )
     try:
         a.start()
         a.wait_ready()

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
 from stream_app.cli import main
-
-_GIVEN: set[int] = set()  # never the same port twice: the OS may hand a released one out again
-
-
-def _closed_port() -> int:
-    """A port where nothing listens (bound to get a free one, then closed)."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
+from stream_app.services.procs import free_port
 
 
 def test_get_with_redis_down_is_one_line_naming_the_url_and_services_up(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"redis://127.0.0.1:{_closed_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     monkeypatch.setenv("STREAM_APP_REDIS_URL", url)
 
     code = main(["get", "1"])
@@ -45,7 +32,7 @@ def test_get_with_redis_down_is_one_line_naming_the_url_and_services_up(
 def test_get_hides_the_redis_password(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    port = _closed_port()
+    port = free_port()
     monkeypatch.setenv("STREAM_APP_REDIS_URL", f"redis://app:s3cret@127.0.0.1:{port}/0")
 
     assert main(["get", "1"]) == 2
@@ -64,7 +51,7 @@ def _log(tmp_path: Path) -> Path:
 def test_replay_with_kafka_down_says_what_it_waits_for_then_one_line_with_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bootstrap = f"127.0.0.1:{_closed_port()}"
+    bootstrap = f"127.0.0.1:{free_port()}"
     monkeypatch.setenv("STREAM_APP_KAFKA_BOOTSTRAP", bootstrap)
 
     started = time.monotonic()
@@ -88,7 +75,7 @@ def test_replay_with_kafka_down_says_what_it_waits_for_then_one_line_with_the_fi
 def test_replay_rejects_a_non_positive_connect_timeout_before_connecting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("STREAM_APP_KAFKA_BOOTSTRAP", f"127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("STREAM_APP_KAFKA_BOOTSTRAP", f"127.0.0.1:{free_port()}")
 
     with pytest.raises(SystemExit) as exc:
         main(["replay", str(_log(tmp_path)), "--connect-timeout", "0"])

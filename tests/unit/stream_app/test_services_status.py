@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from pathlib import Path
 
@@ -11,21 +10,9 @@ import pytest
 from schemas.errors import ConfigError, ServiceError
 from stream_app.services import services_status, services_up
 from stream_app.services.kafka import KafkaLayout
-from stream_app.services.procs import read_owned, spawn, stop
+from stream_app.services.procs import free_port, read_owned, spawn, stop
 from stream_app.services.redis import RedisLayout
 from stream_app.settings import Settings
-
-_GIVEN: set[int] = set()  # never the same port twice: the OS may hand a released one out again
-
-
-def _closed_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
 
 
 @pytest.fixture
@@ -48,10 +35,10 @@ def ours(tmp_path: Path):
 
 def test_status_says_where_ours_runs_when_the_settings_point_elsewhere(ours) -> None:
     state, klayout, rlayout, kpid, rpid = ours
-    started_k, started_r = _closed_port(), _closed_port()
+    started_k, started_r = free_port(), free_port()
     klayout.properties.write_text(f"advertised.listeners=PLAINTEXT://localhost:{started_k}\n")
     rlayout.conf.write_text(f"port {started_r}\nbind 127.0.0.1 -::1\n")
-    configured_k, configured_r = _closed_port(), _closed_port()
+    configured_k, configured_r = free_port(), free_port()
     settings = Settings(
         state_dir=state,
         kafka_bootstrap=f"localhost:{configured_k}",
@@ -72,13 +59,13 @@ def test_status_says_where_ours_runs_when_the_settings_point_elsewhere(ours) -> 
 
 def test_status_at_the_recorded_address_still_says_it_does_not_answer_yet(ours) -> None:
     state, klayout, rlayout, kpid, _ = ours
-    port = _closed_port()
+    port = free_port()
     klayout.properties.write_text(f"advertised.listeners=PLAINTEXT://localhost:{port}\n")
-    rlayout.conf.write_text(f"port {_closed_port()}\n")
+    rlayout.conf.write_text(f"port {free_port()}\n")
     settings = Settings(
         state_dir=state,
         kafka_bootstrap=f"127.0.0.1:{port}",
-        redis_url=f"redis://localhost:{_closed_port()}/0",
+        redis_url=f"redis://localhost:{free_port()}/0",
     )
     lines: list[str] = []
     services_status(settings, say=lines.append)
@@ -91,10 +78,10 @@ def test_up_refuses_other_addresses_than_ours_runs_at(ours) -> None:
     # `up` would otherwise wait for a service that is not there, or start a second broker on
     # the same data dir
     state, klayout, rlayout, kpid, _ = ours
-    started = _closed_port()
+    started = free_port()
     klayout.properties.write_text(f"advertised.listeners=PLAINTEXT://localhost:{started}\n")
-    rlayout.conf.write_text(f"port {_closed_port()}\n")
-    configured = _closed_port()
+    rlayout.conf.write_text(f"port {free_port()}\n")
+    configured = free_port()
     settings = Settings(state_dir=state, kafka_bootstrap=f"localhost:{configured}")
     with pytest.raises(ServiceError) as err:
         services_up(settings, say=lambda _line: None)
@@ -106,12 +93,12 @@ def test_up_refuses_other_addresses_than_ours_runs_at(ours) -> None:
 
 
 def test_a_controller_port_equal_to_the_broker_port_is_a_config_error(tmp_path: Path) -> None:
-    port = _closed_port()
+    port = free_port()
     settings = Settings(
         state_dir=tmp_path / "state",
         kafka_bootstrap=f"localhost:{port}",
         kafka_controller_port=port,
-        redis_url=f"redis://localhost:{_closed_port()}/0",
+        redis_url=f"redis://localhost:{free_port()}/0",
     )
     with pytest.raises(ConfigError, match="needs a port of its own"):
         services_up(settings, say=lambda _line: None)

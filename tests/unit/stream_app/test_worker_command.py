@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 import stream_app.services
 from stream_app.cli import main
-
-_GIVEN: set[int] = set()  # never the same port twice: the OS may hand a released one out again
-
-
-def _free_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
+from stream_app.services.procs import free_port
 
 
 def test_missing_artifacts_say_run_build_first_before_kafka(
@@ -32,7 +20,7 @@ def test_missing_artifacts_say_run_build_first_before_kafka(
     monkeypatch.setattr(stream_app.services, "provision_topics", no_kafka)
     missing = tmp_path / "no-artifacts"
     monkeypatch.setenv("STREAM_APP_ARTIFACTS_DIR", str(missing))
-    assert main(["worker", "--web-port", str(_free_port())]) == 2
+    assert main(["worker", "--web-port", str(free_port())]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("stream-app worker: error: cannot load artifacts from ")

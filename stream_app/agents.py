@@ -249,10 +249,6 @@ class Pipeline:
         """A fresh buffer: the user's batch-history seed, else the empty state."""
         return reorder.start(self.artifacts.seed_state(user_id) or empty_state(user_id))
 
-    def load_state(self, table: MutableMapping[bytes, bytes], user_id: int) -> UserState:
-        """The user's current state (see :meth:`load`; an unreadable one gives the seed)."""
-        return self.load(table, user_id).current
-
     def update(
         self, table: MutableMapping[bytes, bytes], decoded: Sequence[tuple[Incoming, Event]]
     ) -> tuple[dict[int, reorder.Buffered], list[DeadLetter]]:

@@ -167,10 +167,8 @@ def overlap_warning(meta: dict[str, Any], orders: Path, test_orders: int) -> str
 
 def _model(args: argparse.Namespace, orders: list[Any], catalog: Any) -> tuple[LinearModel, str]:
     if args.model == "default":
-        return (
-            default_model(),
-            f"shipped model {DEFAULT_MODEL_PATH.name}{_trained_on(default_model())}",
-        )
+        model = default_model()
+        return model, f"shipped model {DEFAULT_MODEL_PATH.name}{_trained_on(model)}"
     if args.model:
         model = LinearModel.load(Path(args.model))
         return model, f"model file {args.model}{_trained_on(model)}"

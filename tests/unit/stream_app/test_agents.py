@@ -120,8 +120,8 @@ async def test_unknown_user_starts_empty_and_known_user_from_the_seed(world) -> 
     artifacts, *_ = world
     pipeline = Pipeline(artifacts, MemorySink(), config=DEFAULT_CONFIG)
     known = artifacts.known_users()[0]
-    assert pipeline.load_state({}, known) == artifacts.seed_state(known)
-    assert pipeline.load_state({}, 10**9).n_orders == 0
+    assert pipeline.load({}, known).current == artifacts.seed_state(known)
+    assert pipeline.load({}, 10**9).current.n_orders == 0
 
 
 async def test_timer_rescores_faded_search_context_with_elapsed_time(world) -> None:
@@ -142,7 +142,7 @@ async def test_timer_rescores_faded_search_context_with_elapsed_time(world) -> N
     pipeline.notes._notes[user] = (event_ts, written - 20 * 60_000)
     assert await pipeline.rescore_faded(table) == 1
     faded = sink.get(user)
-    state = pipeline.load_state(table, user)
+    state = pipeline.load(table, user).current
     expected = recommend(state, artifacts, 10, now_ms=search.ts + 20 * 60_000)
     assert [i.product_id for i in faded.items] == [i.product_id for i in expected.items]
     assert faded.event_ts == search.ts  # still reflects the same last event
@@ -232,7 +232,7 @@ def test_load_state_of_unreadable_value_gives_the_seed_without_raising(world) ->
     pipeline = Pipeline(artifacts, MemorySink(), config=DEFAULT_CONFIG)
     for stored in _stored_values(artifacts, user).values():
         table = {user_key(user): stored}
-        assert pipeline.load_state(table, user) == artifacts.seed_state(user)
+        assert pipeline.load(table, user).current == artifacts.seed_state(user)
         assert table[user_key(user)] == stored  # reading does not write
 
 

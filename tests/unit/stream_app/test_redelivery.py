@@ -38,9 +38,9 @@ def test_a_redelivered_window_longer_than_the_id_ring_changes_nothing() -> None:
 
     for i in range(0, len(messages), 50):
         consume(messages[i : i + 50])
-    state = pipeline.load_state(table, user)
-    start = artifacts.seed_state(user) or pipeline.load_state({}, user)
+    state = pipeline.load(table, user).current
+    start = artifacts.seed_state(user) or pipeline.load({}, user).current
     assert state == fold(start, events)
     consume(messages)  # the crash: everything comes again, in one batch
     consume(messages[10:])  # and once more, partly
-    assert pipeline.load_state(table, user) == state
+    assert pipeline.load(table, user).current == state

@@ -309,7 +309,12 @@ class Run:
             notes=notes,
         )
         if verdict.differing:
+            want = self.lab.twin if twin is None else twin
             result.extra["differing_shoppers"] = sorted(verdict.differing)[:20]
+            result.extra["differing_examples"] = [
+                _difference(user, got.get(user), want.get(user))
+                for user in sorted(verdict.differing)[:3]
+            ]
         if verdict.behind:
             result.extra["behind_shoppers"] = sorted(verdict.behind)[:20]
         if self.worker is not None and not self.worker.alive():
@@ -318,3 +323,16 @@ class Run:
                 f"log {self.worker.log_path}"
             )
         return result
+
+
+def _difference(
+    user: int, got: Recommendation | None, want: Recommendation | None
+) -> dict[str, Any]:
+    """One differing shopper, for the JSON report: both answers' items and event times."""
+
+    def view(reco: Recommendation | None) -> dict[str, Any] | None:
+        if reco is None:
+            return None
+        return {"items": [i.product_id for i in reco.items], "event_ts": reco.event_ts}
+
+    return {"user": user, "redis": view(got), "twin": view(want)}

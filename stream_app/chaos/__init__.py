@@ -9,6 +9,7 @@ and check every shopper's answer against the offline twin (``stream-app chaos``)
     publisher.py  raw and paced (pausable) producing
     fuzz.py       the kinds of bad messages
     observe.py    reading the answers, judging them against the twin, waiting with a stall limit
+    lag.py        whether the worker committed all its input (only then are answers final)
     scenarios.py  clean, kill, broker, redis-idle, redis-mid, fuzz, dup
     table.py      the table and the JSON report
 """

@@ -19,6 +19,7 @@ from typing import Any
 from schemas.errors import ServiceError
 from schemas.events import Event
 from schemas.recommendation import Recommendation
+from stream_app.chaos.lag import GroupLag
 from stream_app.chaos.observe import Answers, Got, event_times, judge, wait_until
 from stream_app.chaos.stack import PrivateStack
 from stream_app.chaos.workload import Workload, run_settings, seed_answers
@@ -226,27 +227,34 @@ class Run:
     def wait_current(
         self, last_ts: dict[int, int] | None = None, *, desc: str, stall_s: float | None = None
     ) -> float | None:
-        """Seconds until every shopper's answer reflects their last event (None: never)."""
-        last = self.lab.last_ts if last_ts is None else last_ts
-        with self.lab.bar(len(self.answers.users), desc) as bar:
-            return wait_until(
-                self.answers,
-                current_count(last),
-                stall_s=self.lab.options.stall_s if stall_s is None else stall_s,
-                alive=self.alive,
-                bar=bar,
-            )
+        """Seconds until every shopper's answer reflects their last event and the worker has
+        committed all its input (see :mod:`stream_app.chaos.lag`); None: never. With
+        ``last_ts`` (a part of the events), only the answers count."""
+        counter = current_count(self.lab.last_ts if last_ts is None else last_ts)
+        return self._wait(counter, desc, stall_s, drained=last_ts is None)
 
     def wait_matching(self, *, desc: str, stall_s: float) -> float | None:
-        """Seconds until every shopper's answer is current and the twin's (None: never)."""
-        with self.lab.bar(len(self.answers.users), desc) as bar:
-            return wait_until(
-                self.answers,
-                matching_count(self.lab.twin, self.lab.last_ts),
-                stall_s=stall_s,
-                alive=self.alive,
-                bar=bar,
-            )
+        """Seconds until every shopper's answer is current and the twin's, and the worker has
+        committed all its input (None: never)."""
+        counter = matching_count(self.lab.twin, self.lab.last_ts)
+        return self._wait(counter, desc, stall_s, drained=True)
+
+    def _wait(
+        self, counter: Callable[[Got], int], desc: str, stall_s: float | None, *, drained: bool
+    ) -> float | None:
+        lag = GroupLag(self.settings)
+        try:
+            with self.lab.bar(len(self.answers.users), desc) as bar:
+                return wait_until(
+                    self.answers,
+                    counter,
+                    stall_s=self.lab.options.stall_s if stall_s is None else stall_s,
+                    alive=self.alive,
+                    drained=(lambda: lag.behind() == 0) if drained else (lambda: True),
+                    bar=bar,
+                )
+        finally:
+            lag.close()
 
     def dead_letters(self, *, expect: int = 0, quiet_s: float = 5.0) -> list[DeadLetter]:
         """The records on the run's dead-letter topic (read until ``expect`` of them came, or

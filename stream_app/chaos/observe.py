@@ -133,11 +133,13 @@ def wait_until(
     *,
     stall_s: float,
     alive: Callable[[], bool] = lambda: True,
+    drained: Callable[[], bool] = lambda: True,
     bar=None,
     poll_s: float = 0.2,
 ) -> float | None:
-    """Poll until ``done(answers)`` counts every shopper; the seconds it took, or None once
-    nothing improved for ``stall_s`` or ``alive()`` turned false (a dead worker will not help).
+    """Poll until ``done(answers)`` counts every shopper and ``drained()`` (asked only then:
+    e.g. the worker committed all its input); the seconds it took, or None once nothing
+    improved for ``stall_s`` or ``alive()`` turned false (a dead worker will not help).
 
     ``bar`` (a tqdm bar with ``total`` = shoppers) shows the count.
     """
@@ -152,8 +154,8 @@ def wait_until(
         if bar is not None and n > bar.n:
             bar.update(n - bar.n)
         now = time.monotonic()
-        if n >= total:
-            return now - started
+        if n >= total and drained():
+            return time.monotonic() - started
         if n > best:
             best, best_at = n, now
         if now - best_at > stall_s or not alive():

@@ -45,9 +45,10 @@ in that folder, printed at the start.
 
 Columns: differing = shoppers whose answer is not the twin's; events lost = events newer than
 their shopper's answer (all of a shopper's events when the answer is missing); time to current
-= until every answer reflects its shopper's last event (clean, kill, fuzz, dup: from the worker
-start; broker: from the broker's return; redis-*: from Redis's return, answers equal to the
-twin's), "never" when nothing improved for --timeout seconds.
+= until every answer reflects its shopper's last event and the worker has committed all its
+input (clean, kill, fuzz, dup: from the worker start; broker: from the broker's return; redis-*:
+from Redis's return, answers equal to the twin's), "never" when nothing improved for --timeout
+seconds.
 
 Exit status 0 only if every scenario has 0 differing and 0 lost (and fuzz dead-lettered every
 bad message and no good one); 1 otherwise."""

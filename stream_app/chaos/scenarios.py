@@ -149,7 +149,7 @@ def _redis(lab: Lab, fault: str, mid_stream: bool) -> ScenarioResult:
             if before is None:
                 run.lab.say(f"   {fault}: answers were not current before the fault")
         stack.kill("redis")
-        stack.restart("redis")
+        stack.restart_empty()
         back = time.monotonic()
         lab.say(f"   Redis killed and restarted empty ({fault})")
         if publisher is not None:

@@ -4,8 +4,8 @@ Chaos scenarios SIGKILL and restart the broker and Redis, so they never run agai
 services the user configured (``STREAM_APP_KAFKA_BOOTSTRAP`` / ``STREAM_APP_REDIS_URL``): a
 :class:`PrivateStack` starts its own pair through :func:`stream_app.services.services_up` on
 ports from :func:`~stream_app.services.procs.free_port`, in a state dir of its own. A restart
-reuses that state dir, so the broker comes back with its data (and Redis, which runs without
-persistence, comes back empty).
+reuses that state dir, so the broker comes back with its data; :meth:`PrivateStack.restart_empty`
+brings Redis back empty whatever its persistence settings.
 """
 
 from __future__ import annotations
@@ -103,6 +103,22 @@ class PrivateStack:
         if self.process(name) is not None:
             raise ServiceError(f"chaos: the private {name} is still running; kill it first")
         return self.up()
+
+    def restart_empty(self) -> float:
+        """Start Redis again and empty it (``FLUSHALL``), as a Redis that lost its disk would
+        come back: whatever persistence the services configure, the data is gone. Seconds
+        until it answered."""
+        import redis
+
+        took = self.restart("redis")
+        client = redis.Redis.from_url(self.settings.redis_url)
+        try:
+            client.flushall()
+        except (redis.RedisError, OSError) as exc:
+            raise ServiceError(f"chaos: cannot empty the restarted Redis: {exc}") from exc
+        finally:
+            client.close()
+        return took
 
     def down(self) -> None:
         """Stop both (whatever state they are in); never raises for an already dead one."""

@@ -7,21 +7,20 @@ events in arrival order, which would make the online state depend on delivery ti
 the online answer differ from the offline replay of the same log.
 
 So the table value of a user is ``(base, pending, current)``: ``pending`` holds the user's
-recently *arrived* events sorted by :func:`apply_key`, ``base`` is the state before them and
+recent events sorted by :func:`apply_key`, ``base`` is the state before them and
 ``current = fold(base, pending)``. An event in order (the common case) is one ``apply`` on
 ``current``; an out-of-order one is inserted at its place and ``current`` is re-folded from
-``base``. Pending events are folded into ``base`` (settled) ``hold_ms`` of wall time after
-they arrived (or beyond ``max_pending``): cross-topic skew is a matter of fetch and batching
-timing: tens of ms when the worker keeps up, but it grows with the consumer's lag (6 s was
-seen while a 2-core machine replayed 5.8k events ``--max``; the worker's stats page reports
-the largest seen, ``max_late_ms``), while in event time it is unbounded (a ``--max``
-replay pushes months of events through in seconds), so a bound in event time cannot work.
-(A Kafka-Streams-like watermark, the minimum over the three topics of the latest ``ts``
-delivered, was tried and dropped: replaying old events into topics that have seen newer ones
-breaks its premise.)
-The result equals the offline fold over the event-time-sorted log whenever no event arrives
-more than ``hold_ms`` after a later-stamped event of the same user. Everything is in the
-changelog-backed table, so nothing is lost between batches.
+``base``. Each pending event keeps the time it was appended to Kafka (``arrived``), and
+settles into ``base`` once the stream shows nothing can still go before it:
+``arrived + hold_ms < frontier``, where the caller's ``frontier`` says up to which append time
+every input partition of the user has been read (:mod:`stream_app.frontier`). ``hold_ms``
+covers producers, not the consumer: how much later a producer may append an event than a
+later-stamped event of the same user. Neither a slow consumer, a backlog, a crash nor a broker
+outage lets an event settle before the events it follows have been read: the state is the
+offline fold over the event-time-sorted log whenever producers keep to ``hold_ms``. (A wall-time
+hold, tried first, let a checkout settle before its cart adds whenever the worker stalled
+longer than the hold, e.g. a restart after kill -9.) Beyond ``max_pending`` held events the
+oldest settle anyway (counted by the worker as ``forced_settles``).
 
 Redeliveries: Kafka is at-least-once, so after a crash the events since the last offset commit
 come again, while the table's changelog already holds their effect. ``apply`` ignores an
@@ -77,8 +76,8 @@ __all__ = [
     "stream_position",
 ]
 
-DEFAULT_HOLD_MS = 30_000
-DEFAULT_MAX_PENDING = 256
+DEFAULT_HOLD_MS = 2_000
+DEFAULT_MAX_PENDING = 1024
 _MAGIC = b"R2"
 _MAGIC_V1 = b"R1"
 _TYPE_RANK = {"search": 0, "cart_add": 1, "checkout": 2}
@@ -108,7 +107,8 @@ class Buffered:
     pending: tuple[Event, ...]
     current: UserState
     arrived: tuple[int, ...] = ()
-    """Wall-clock ms each pending event arrived (same order as ``pending``)."""
+    """Append time (ms) of each pending event (same order as ``pending``): its Kafka
+    LogAppendTime, else the wall time it was read."""
     positions: tuple[tuple[str, int, int], ...] = ()
     """``(topic, partition, highest offset)`` of every source partition folded into
     ``current``, sorted."""
@@ -191,13 +191,14 @@ def add(
     config: FeatureConfig,
     now_ms: int,
     *,
+    frontier: int | None = None,
     hold_ms: int = DEFAULT_HOLD_MS,
     max_pending: int = DEFAULT_MAX_PENDING,
 ) -> Buffered:
-    """The buffer after ``event`` arrived at wall time ``now_ms``: inserted in event-time order.
+    """The buffer after ``event``, appended to Kafka at ``now_ms``: inserted in event-time order.
 
-    Pending events settle into ``base`` once they arrived more than ``hold_ms`` ago, or
-    beyond ``max_pending``.
+    Pending events settle into ``base`` once ``arrived + hold_ms < frontier`` (the stream
+    has been read past them: see the module docstring), or beyond ``max_pending``.
 
     >>> from features import empty_state
     >>> from schemas.events import CartAdd, Checkout
@@ -208,7 +209,15 @@ def add(
     >>> late.current.n_orders, late.current.basket, late.current.history.pid
     (1, (), (5,))
     """
-    return add_many(buf, [event], config, now_ms, hold_ms=hold_ms, max_pending=max_pending)
+    return add_many(
+        buf,
+        [event],
+        config,
+        now_ms,
+        frontier=frontier,
+        hold_ms=hold_ms,
+        max_pending=max_pending,
+    )
 
 
 def add_many(
@@ -217,10 +226,11 @@ def add_many(
     config: FeatureConfig,
     now_ms: int,
     *,
+    frontier: int | None = None,
     hold_ms: int = DEFAULT_HOLD_MS,
     max_pending: int = DEFAULT_MAX_PENDING,
 ) -> Buffered:
-    """:func:`add` for several events of one user arrived together: at most one re-fold.
+    """:func:`add` for several events of one user appended by ``now_ms``: at most one re-fold.
     (Drop Kafka redeliveries first with :func:`drop_redelivered`.)
 
     >>> from features import empty_state, DEFAULT_CONFIG as cfg
@@ -231,6 +241,8 @@ def add_many(
     >>> b.current == add(add(start(empty_state(1)), CartAdd("a", 1, 5, t), cfg, 0),
     ...                  Checkout("c", 1, t + 9), cfg, 0).current
     True
+    >>> len(b.pending), len(add_many(b, [], cfg, 0, frontier=2_001).pending)  # read far enough
+    (2, 0)
     """
     # Only exact redeliveries of events still pending are dropped here: folded at their place
     # they would be no-ops anyway. Whether any other event is a duplicate is for ``apply`` to
@@ -244,10 +256,10 @@ def add_many(
         if event.event_id not in seen:
             seen.add(event.event_id)
             new.append(event)
-    if not new:
-        return buf
     new = sort_for_apply(new)
-    if not buf.pending or apply_key(new[0]) >= apply_key(buf.pending[-1]):
+    if not new:
+        pending, arrived, current = buf.pending, buf.arrived, buf.current
+    elif not buf.pending or apply_key(new[0]) >= apply_key(buf.pending[-1]):
         pending = (*buf.pending, *new)
         arrived = (*buf.arrived, *(now_ms for _ in new))
         current = buf.current
@@ -267,10 +279,13 @@ def add_many(
     base = buf.base
     settle = 0
     while settle < len(pending) and (
-        now_ms - arrived[settle] > hold_ms or len(pending) - settle > max_pending
+        (frontier is not None and arrived[settle] + hold_ms < frontier)
+        or len(pending) - settle > max_pending
     ):
         base = apply(base, pending[settle], config)
         settle += 1
+    if not new and not settle:
+        return buf
     return Buffered(base, pending[settle:], current, arrived[settle:], buf.positions)
 
 

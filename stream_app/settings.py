@@ -55,8 +55,15 @@ class Settings:
     are long past), read or not, and a worker behind it silently skips to the new log start."""
 
     def topic_configs(self) -> dict[str, str]:
-        """Configs of the topics stream-app creates (``ensure_topics(configs=...)``)."""
-        return {"retention.ms": str(self.topic_retention_ms)}
+        """Configs of the topics stream-app creates (``ensure_topics(configs=...)``).
+
+        ``LogAppendTime``: records carry the time the broker appended them, which is what
+        tells the worker how far it has read every input partition (:mod:`stream_app.frontier`);
+        the event's own time is in its JSON."""
+        return {
+            "retention.ms": str(self.topic_retention_ms),
+            "message.timestamp.type": "LogAppendTime",
+        }
 
     # --- the worker ---------------------------------------------------------------------
     app_id: str = "stream-app"
@@ -79,11 +86,42 @@ class Settings:
     decay_rescore_interval_s: float = 30.0
     """How often the timer rescores users whose search context has faded since their answer."""
     reco_prefix: str = "reco"
-    reorder_hold_ms: int = 30_000
-    """Wall time the worker holds a user's events to put late ones in event-time order."""
+    reorder_hold_ms: int = 2_000
+    """How much later (Kafka append time) a producer may publish an event than a later-stamped
+    event of the same user and still have it applied in event-time order. Consumer lag, restarts
+    and broker outages need no allowance: held events settle only once every input partition
+    has been read past them (:mod:`stream_app.reorder`)."""
+    session_timeout_s: float = 10.0
+    """Consumer group session timeout: how long a worker that stopped heartbeating (killed, hung)
+    keeps its partitions before the group gives them to others. Faust's default is 60 s."""
+    heartbeat_interval_s: float = 1.0
+    rebalance_timeout_s: float = 30.0
+    """How long the group waits for members to rejoin during a rebalance."""
+    group_instance_id: str = "auto"
+    """Static group membership (KIP-345): a worker restarted under the same id gets its
+    partitions back at once, without a rebalance or waiting out the session of the killed one.
+    ``auto`` = ``{app_id}@{host}:{web_port}`` (stable across restarts, distinct for workers on
+    one host, which need distinct web ports); an empty value turns static membership off. Two
+    running workers must never share an id (the newer fences the older out)."""
     web_port: int = 6066
     web_host: str = "127.0.0.1"
     log_level: str = "info"
+
+    def instance_id(self) -> str | None:
+        """The consumer's ``group.instance.id`` (None: dynamic membership).
+
+        >>> Settings(app_id="a", web_port=7000).instance_id().endswith(":7000")
+        True
+        >>> Settings(group_instance_id="").instance_id() is None
+        True
+        """
+        if not self.group_instance_id:
+            return None
+        if self.group_instance_id == "auto":
+            import socket
+
+            return f"{self.app_id}@{socket.gethostname()}:{self.web_port}"
+        return self.group_instance_id
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -174,6 +174,7 @@ class Pipeline:
         self.hold_ms = hold_ms
         self.max_pending = max_pending
         self.frontier = frontier
+        self._create_time: set[str] = set()
         """How far each input partition has been read (None: held events never settle by
         time, only beyond ``max_pending``; set by the app, see :mod:`stream_app.frontier`)."""
         self.notes = DecayNotes(notes_capacity)
@@ -230,6 +231,14 @@ class Pipeline:
         for msg in batch:
             if self.frontier.wants(msg.topic):
                 self.frontier.processed(msg.topic, msg.partition, msg.offset, msg.appended_ms)
+                if msg.appended_ms is None and msg.topic not in self._create_time:
+                    self._create_time.add(msg.topic)
+                    log.warning(
+                        "topic %s stamps producer times (CreateTime): held events there settle "
+                        "only once the worker has caught up; create it with "
+                        "message.timestamp.type=LogAppendTime (as `stream-app services up` does)",
+                        msg.topic,
+                    )
 
     def load(self, table: MutableMapping[bytes, bytes], user_id: int) -> reorder.Buffered:
         """The user's buffered state from the table, else seeded from batch history, else empty.

@@ -50,9 +50,9 @@ class Settings:
     topic_retention_ms: int = -1
     """``retention.ms`` of the topics stream-app creates; -1 keeps records until deleted.
 
-    Records carry their *event* time as Kafka timestamp, so a replayed log (events from 2017)
-    would be deleted by the broker's time-based retention at its next check (the default 7 days
-    are long past), read or not, and a worker behind it silently skips to the new log start."""
+    The topics stamp ``LogAppendTime``, so retention counts from when a record was published;
+    topics created elsewhere with producer (``CreateTime``) timestamps carry the *event* time,
+    and a replayed 2017 log there would be deleted at the broker's next retention check."""
 
     def topic_configs(self) -> dict[str, str]:
         """Configs of the topics stream-app creates (``ensure_topics(configs=...)``).

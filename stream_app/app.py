@@ -39,7 +39,7 @@ import faust
 from faust.types import TP
 
 from scorers import Artifacts
-from stream_app import fetchguard
+from stream_app import fetchguard, rematerialise
 from stream_app.agents import Incoming, Pipeline, feature_config
 from stream_app.changelog import ConfirmedTable, confirm
 from stream_app.deadletter import stop_worker
@@ -199,6 +199,38 @@ def create_app(
     async def forget_notes(sender: Any, revoked: Any, **kwargs: Any) -> None:
         pipeline.notes.clear()
         frontier.clear()
+
+    # --- Redis lost answers: write this worker's again (stream_app/rematerialise.py) ---------
+    if settings.redis_check_interval_s > 0:
+        owner = rematerialise.Ownership()
+        rebuilder = rematerialise.Rematerialiser.from_url(
+            settings.redis_url,
+            pipeline,
+            states,
+            prefix=settings.reco_prefix,
+            partitions=settings.partitions,
+            ownership=owner,
+            fading=settings.decay_rescore_interval_s > 0,
+        )
+
+        @app.on_partitions_revoked.connect
+        async def unsettle(sender: Any, revoked: Any, **kwargs: Any) -> None:
+            owner.revoke()
+
+        @app.on_rebalance_complete.connect
+        async def settle(sender: Any, **kwargs: Any) -> None:
+            """Active table partitions recovered: those are the users a rebuild may write."""
+            changelog = states.changelog_topic.get_topic_name()
+            actives = app.assignor.assigned_actives()
+            owner.settle(tp.partition for tp in actives if tp.topic == changelog)
+
+        @app.timer(settings.redis_check_interval_s, name="rebuild-answers")
+        async def rebuild_answers() -> None:
+            """Write this worker's answers again when Redis lost (or may have lost) them."""
+            try:
+                await rebuilder.check()
+            except Exception as exc:
+                stop_worker(exc, "the rebuild-answers timer")
 
     reader = AsyncReader.from_url(settings.redis_url, settings.reco_prefix)
     register_views(app, reader, artifacts.name_of)

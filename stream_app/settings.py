@@ -85,6 +85,11 @@ class Settings:
     partitions stalls busy ones: see :mod:`stream_app.fetchguard`)."""
     decay_rescore_interval_s: float = 30.0
     """How often the timer rescores users whose search context has faded since their answer."""
+    redis_check_interval_s: float = 1.0
+    """How often the worker checks whether Redis lost its answers (a marker hash under the key
+    prefix gone, or Redis's ``run_id`` changed: FLUSHDB, restart, failover, eviction) and then
+    writes every answer it owns again, and the fallback (:mod:`stream_app.rematerialise`); so a
+    rebuild starts at most this long after Redis answers again. 0 = off."""
     reco_prefix: str = "reco"
     reorder_hold_ms: int = 2_000
     """How much later (Kafka append time) a producer may publish an event than a later-stamped

@@ -263,7 +263,7 @@ class Pipeline:
         if cached is not None and cached[0] is raw:  # the very bytes we assigned last time
             return cached[1], None
         try:
-            return reorder.from_bytes(raw), None
+            return reorder.from_bytes(raw, self._seed_of, self.config), None
         except InvalidData as exc:
             log.warning(
                 "user %d: stored state is unreadable (%s); reseeded from batch history",
@@ -274,7 +274,11 @@ class Pipeline:
 
     def _seed(self, user_id: int) -> reorder.Buffered:
         """A fresh buffer: the user's batch-history seed, else the empty state."""
-        return reorder.start(self.artifacts.seed_state(user_id) or empty_state(user_id))
+        return reorder.start(self._seed_of(user_id))
+
+    def _seed_of(self, user_id: int) -> UserState:
+        """The user's batch seed (the state a stored delta is read against)."""
+        return self.artifacts.seed_state(user_id) or empty_state(user_id)
 
     def update(
         self, table: MutableMapping[bytes, bytes], decoded: Sequence[tuple[Incoming, Event]]

@@ -37,7 +37,7 @@ def test_any_arrival_order_within_the_hold_gives_the_offline_state(rnd, n_orders
     for i, event in enumerate(shuffled):
         buf = reorder.add(buf, event, DEFAULT_CONFIG, now_ms=i)  # all within the hold
     assert buf.current == fold(empty_state(1), events)
-    assert reorder.from_bytes(buf.to_bytes()) == buf
+    assert reorder.from_bytes(buf.to_bytes(), empty_state) == buf
 
 
 def test_events_settle_into_base_once_read_past_and_duplicates_are_no_ops() -> None:
@@ -227,7 +227,7 @@ def test_any_read_order_of_the_three_partitions_gives_the_offline_state(
         )
         batches += 1
         if restart_every and batches % restart_every == 0:  # kill -9: state from the changelog
-            buf = reorder.from_bytes(buf.to_bytes())
+            buf = reorder.from_bytes(buf.to_bytes(), empty_state)
             frontier.clear()
     assert buf.current == fold(empty_state(1), events)
     assert fold(buf.base, buf.pending) == buf.current

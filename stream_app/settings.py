@@ -75,8 +75,11 @@ class Settings:
     session_gap_ms: int = 60 * 60 * 1000
     """Inactivity after which a new session (and an empty basket) starts."""
     max_event_bytes: int = 16 * 1024
-    batch_max: int = 500
-    """At most this many events are taken off the stream, applied and rescored together."""
+    batch_max: int = 2000
+    """At most this many events are taken off the stream, applied and rescored together. Only
+    a backlog fills a batch (a live stream is cut by ``batch_within_s``); there, larger batches
+    coalesce more events per rescore (store traffic, 51k events: 571 -> 824 events/s from 500
+    to 2000)."""
     batch_within_s: float = 0.05
     """...or whatever arrived within this time, whichever comes first."""
     fetch_max_wait_ms: int = 100

@@ -403,11 +403,14 @@ class Pipeline:
             await self.write(answers, states, now_ms)
             return len(answers)
 
-    def count_batch(self, size: int, seconds: float) -> None:
-        """Bookkeeping for the stats page."""
+    def count_batch(self, size: int, seconds: float, **steps: float) -> None:
+        """Bookkeeping for the stats page: batches, their sizes, busy time and, per named
+        step (``fold``, ``rank``, ``sink``, ``confirm``), the seconds it took (``{step}_ms``)."""
         self.stats["batches"] += 1
         self.stats["max_batch"] = max(self.stats["max_batch"], size)
         self.stats["busy_ms"] += round(seconds * 1000)
+        for step, spent in steps.items():
+            self.stats[f"{step}_ms"] = self.stats.get(f"{step}_ms", 0) + round(spent * 1000)
 
     # -- helpers ------------------------------------------------------------------------
     def _reject_state(

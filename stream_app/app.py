@@ -159,12 +159,25 @@ def create_app(
                 decoded, rejected = pipeline.decode(messages)
                 touched, failed = pipeline.update(states, decoded)
                 pipeline.write_back(states, touched)
-                await confirm(states)  # the changelog has the states before the batch is acked
+                folded = time.perf_counter()
                 async with pipeline.lock:
                     answers = pipeline.rank(touched)
+                    ranked = time.perf_counter()
                     await pipeline.write(answers, touched, generation=generation)
+                written = time.perf_counter()
+                # the changelog has the states before the batch is acked (its sends went out
+                # with write_back and overlapped ranking and the Redis write)
+                await confirm(states)
                 await send_all(dead_letters, rejected + failed)
-                pipeline.count_batch(len(messages), time.perf_counter() - started)
+                done = time.perf_counter()
+                pipeline.count_batch(
+                    len(messages),
+                    done - started,
+                    fold=folded - started,
+                    rank=ranked - folded,
+                    sink=written - ranked,
+                    confirm=done - written,
+                )
             except Exception as exc:  # the STOP branch of the error policy
                 stop_worker(exc, "the score agent")
 

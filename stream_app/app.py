@@ -28,6 +28,7 @@ Faust traps handled here (each cost a debugging session somewhere):
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 import time
@@ -159,15 +160,15 @@ def create_app(
                 decoded, rejected = pipeline.decode(messages)
                 touched, failed = pipeline.update(states, decoded)
                 pipeline.write_back(states, touched)
+                # the changelog records go out now and overlap ranking and the Redis write
+                sending = asyncio.ensure_future(confirm(states))
                 folded = time.perf_counter()
                 async with pipeline.lock:
                     answers = pipeline.rank(touched)
                     ranked = time.perf_counter()
                     await pipeline.write(answers, touched, generation=generation)
                 written = time.perf_counter()
-                # the changelog has the states before the batch is acked (its sends went out
-                # with write_back and overlapped ranking and the Redis write)
-                await confirm(states)
+                await sending  # the changelog has the states before the batch is acked
                 await send_all(dead_letters, rejected + failed)
                 done = time.perf_counter()
                 pipeline.count_batch(

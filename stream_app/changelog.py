@@ -7,14 +7,16 @@ producer's buffer (``send_soon``) and returns, and before committing offsets
 (``ProducerBuffer.flush_atmost`` returns at the first 0.1 s without progress). A send that
 fails (a broker restarted, a request timed out) is logged and dropped while the offsets of the
 events behind it are committed anyway. Either way a kill -9 or a rebalance afterwards recovers
-a state that misses events whose input offsets are already committed: a shopper "bought 6
-times" where the events say 7.
+a state that misses events whose input offsets are already committed.
 
-:class:`ConfirmedTable` records the future of every changelog send; the agent calls
-:func:`confirm` after assigning a batch's states and before the batch is acked (Faust acks
-``take_events`` batches after the body). A failed send is sent again with the value the table
-holds now (a later value of a key supersedes an earlier one in a compacted changelog), until
-Kafka has every write: a broker outage stalls the batch instead of losing it.
+:class:`ConfirmedTable` takes assignments into its store at once and remembers the keys; the
+agent calls :func:`confirm` before the batch is acked (Faust acks ``take_events`` batches after
+the body), which sends each remembered key's current value to the changelog (one aiokafka
+send each: Faust's per-message producer path costs several times more) and waits until Kafka
+has them all. A failed send is sent again with the value the table holds then (a later value
+of a key supersedes an earlier one in a compacted changelog): a broker outage stalls the batch
+instead of losing it. The records are exactly those Faust writes (raw key and value, the key's
+partition by the producers' partitioner), so Faust's own recovery reads them back.
 """
 
 from __future__ import annotations
@@ -31,36 +33,52 @@ log = logging.getLogger(__name__)
 
 
 class ConfirmedTable(faust.Table):
-    """``faust.Table`` remembering ``(key, future)`` of every changelog send until confirmed."""
+    """``faust.Table`` whose assignments reach the changelog in :func:`confirm`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.unconfirmed: list[tuple[Any, Any]] = []
+        self.unsent: dict[Any, None] = {}
 
-    def send_changelog(self, partition: int | None, key: Any, value: Any, *args: Any) -> Any:
-        """Faust's send, with the future kept for :func:`confirm`."""
-        fut = super().send_changelog(partition, key, value, *args)
-        self.unconfirmed.append((key, fut))
-        return fut
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.data[key] = value
+        self.unsent[key] = None
 
 
-async def confirm(table: ConfirmedTable, *, retry_s: float = 1.0, warn_s: float = 30.0) -> int:
-    """Wait until Kafka has every changelog write of ``table`` so far; returns how many were
-    sent again. A failed write is re-sent with the key's current value (a deleted key: no
-    re-send, the delete's own record follows in the same list). Waits as long as it takes
-    (a broker outage), with a warning every ``warn_s``."""
+async def confirm(table: Any, *, retry_s: float = 1.0, warn_s: float = 30.0) -> int:
+    """Send the changelog records of every key assigned since the last call and wait until
+    Kafka has them all; returns how many were sent again after a failure. Waits as long as it
+    takes (a broker outage), with a warning every ``warn_s``."""
     resent = 0
-    while table.unconfirmed:
-        pending, table.unconfirmed = table.unconfirmed, []
-        futures = {fut for _, fut in pending}
-        _, waiting = await asyncio.wait(futures, timeout=warn_s)
+    keys, table.unsent = list(table.unsent), {}
+    if not keys:
+        return 0
+    topic = table.changelog_topic.get_topic_name()
+    producer = table.app.producer
+    while keys:
+        sent: list[tuple[Any, asyncio.Future]] = []
+        failed: list[Any] = []
+        first: BaseException | None = None
+        for key in keys:
+            value = table.data.get(key)
+            if value is None:
+                continue
+            try:
+                sent.append((key, await producer.send(topic, key, value, None, None, None)))
+            except Exception as exc:  # the producer refused it now: same as a failed send
+                failed.append(key)
+                first = first or exc
+        waiting = {fut for _, fut in sent}
         while waiting:
-            log.warning("still waiting for %d changelog write(s) (is Kafka up?)", len(waiting))
             _, waiting = await asyncio.wait(waiting, timeout=warn_s)
-        failed = {key: fut for key, fut in pending if _failure(fut) is not None}
+            if waiting:
+                log.warning("still waiting for %d changelog write(s) (is Kafka up?)", len(waiting))
+        for key, fut in sent:
+            exc = _failure(fut)
+            if exc is not None:
+                failed.append(key)
+                first = first or exc
         if not failed:
-            continue
-        first = next(_failure(fut) for fut in failed.values())
+            break
         log.warning(
             "%d changelog write(s) failed (%r); sending them again in %.1f s",
             len(failed),
@@ -68,11 +86,8 @@ async def confirm(table: ConfirmedTable, *, retry_s: float = 1.0, warn_s: float 
             retry_s,
         )
         await asyncio.sleep(retry_s)
-        for key in failed:
-            value = table.data.get(key)
-            if value is not None:
-                table.send_changelog(None, key, value)
-                resent += 1
+        resent += len(failed)
+        keys = failed
     return resent
 
 

@@ -3,49 +3,63 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
-from stream_app.changelog import confirm
+from stream_app.changelog import ConfirmedTable, confirm
 
 
-class _Table:
-    """The part of :class:`ConfirmedTable` that ``confirm`` uses: sends whose outcome the
-    test decides (``fail`` = how many sends of a key fail before one succeeds)."""
+class _Producer:
+    """Sends whose outcome the test decides (``fail`` = how many sends of a key fail first)."""
 
     def __init__(self, fail: dict[bytes, int]) -> None:
-        self.data: dict[bytes, bytes] = {}
-        self.unconfirmed: list = []
         self.fail = dict(fail)
-        self.sent: list[tuple[bytes, bytes]] = []
+        self.sent: list[tuple[str, bytes, bytes]] = []
 
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        self.data[key] = value
-        self.send_changelog(None, key, value)
-
-    def send_changelog(self, partition, key, value):
+    async def send(self, topic, key, value, partition, timestamp, headers):
         fut = asyncio.get_running_loop().create_future()
-        self.sent.append((key, value))
+        self.sent.append((topic, key, value))
         if self.fail.get(key, 0) > 0:
             self.fail[key] -= 1
             fut.set_exception(RuntimeError("broker down"))
         else:
             fut.set_result(None)
-        self.unconfirmed.append((key, fut))
         return fut
 
 
-def test_failed_writes_are_sent_again_with_the_current_value_until_kafka_has_them() -> None:
-    async def run() -> tuple[_Table, int]:
-        table = _Table({b"1": 2})
-        table[b"1"] = b"old"
-        table[b"2"] = b"x"
-        table.data[b"1"] = b"new"  # the value the table holds when the retry goes out
-        return table, await confirm(table, retry_s=0)
-
-    table, resent = asyncio.run(run())
-    assert resent == 2
-    assert table.sent == [(b"1", b"old"), (b"2", b"x"), (b"1", b"new"), (b"1", b"new")]
-    assert table.unconfirmed == []
+def _table(producer: _Producer) -> SimpleNamespace:
+    """The parts of a :class:`ConfirmedTable` that ``confirm`` uses."""
+    table = SimpleNamespace(data={}, unsent={}, app=SimpleNamespace(producer=producer))
+    table.changelog_topic = SimpleNamespace(get_topic_name=lambda: "app-user-state-changelog")
+    return table
 
 
-def test_nothing_to_confirm_returns_at_once() -> None:
-    assert asyncio.run(confirm(_Table({}), retry_s=0)) == 0
+def _assign(table: SimpleNamespace, key: bytes, value: bytes) -> None:
+    ConfirmedTable.__setitem__(table, key, value)  # type: ignore[arg-type]
+
+
+def test_each_key_goes_out_once_with_its_latest_value_and_failures_are_sent_again() -> None:
+    producer = _Producer({b"1": 2})
+    table = _table(producer)
+
+    async def run() -> int:
+        _assign(table, b"1", b"old")
+        _assign(table, b"2", b"x")
+        _assign(table, b"1", b"new")  # a later assignment in the same batch supersedes
+        return await confirm(table, retry_s=0)
+
+    assert asyncio.run(run()) == 2
+    topic = "app-user-state-changelog"
+    assert producer.sent == [
+        (topic, b"1", b"new"),
+        (topic, b"2", b"x"),
+        (topic, b"1", b"new"),
+        (topic, b"1", b"new"),
+    ]
+    assert table.unsent == {}
+    assert table.data == {b"1": b"new", b"2": b"x"}
+
+
+def test_nothing_assigned_sends_nothing() -> None:
+    producer = _Producer({})
+    assert asyncio.run(confirm(_table(producer), retry_s=0)) == 0
+    assert producer.sent == []

@@ -26,6 +26,7 @@ from scorers import Artifacts, recommend
 from scorers.featurize import live_searches
 from stream_app import reorder
 from stream_app.deadletter import DeadLetter, dead_letter, unreadable_state
+from stream_app.frontier import Frontier
 from stream_app.sinks import Sink, wall_ms, write_until_done
 
 __all__ = [
@@ -64,6 +65,8 @@ class Incoming:
     offset: int
     key: bytes | None
     value: bytes | None
+    appended_ms: int | None = None
+    """When Kafka appended it (the record's LogAppendTime), if the topic stamps that."""
 
 
 def order_for_apply(decoded: Sequence[tuple[Incoming, Event]]) -> list[tuple[Incoming, Event]]:
@@ -157,6 +160,8 @@ class Pipeline:
         max_event_bytes: int = 16 * 1024,
         notes_capacity: int = 50_000,
         hold_ms: int = reorder.DEFAULT_HOLD_MS,
+        max_pending: int = reorder.DEFAULT_MAX_PENDING,
+        frontier: Frontier | None = None,
     ) -> None:
         self.artifacts = artifacts
         self.sink = sink
@@ -167,6 +172,11 @@ class Pipeline:
             pid for pid, name in enumerate(artifacts.names) if pid > 0 and name
         )
         self.hold_ms = hold_ms
+        self.max_pending = max_pending
+        self.frontier = frontier
+        self._create_time: set[str] = set()
+        """How far each input partition has been read (None: held events never settle by
+        time, only beyond ``max_pending``; set by the app, see :mod:`stream_app.frontier`)."""
         self.notes = DecayNotes(notes_capacity)
         self.highwater: Callable[[str, int], int | None] | None = None
         """``(topic, partition) -> high-water mark`` of the consumer (set by the app): lets
@@ -187,6 +197,7 @@ class Pipeline:
                 "max_late_ms",
                 "kept_newer",
                 "redelivered",
+                "pending_full",
             ),
             0,
         )
@@ -213,6 +224,22 @@ class Pipeline:
         return good, bad
 
     # -- update -------------------------------------------------------------------------
+    def observe(self, batch: Sequence[Incoming]) -> None:
+        """Tell the frontier every message of the batch was taken (rejected ones too)."""
+        if self.frontier is None:
+            return
+        for msg in batch:
+            if self.frontier.wants(msg.topic):
+                self.frontier.processed(msg.topic, msg.partition, msg.offset, msg.appended_ms)
+                if msg.appended_ms is None and msg.topic not in self._create_time:
+                    self._create_time.add(msg.topic)
+                    log.warning(
+                        "topic %s stamps producer times (CreateTime): held events there settle "
+                        "only once the worker has caught up; create it with "
+                        "message.timestamp.type=LogAppendTime (as `stream-app services up` does)",
+                        msg.topic,
+                    )
+
     def load(self, table: MutableMapping[bytes, bytes], user_id: int) -> reorder.Buffered:
         """The user's buffered state from the table, else seeded from batch history, else empty.
 
@@ -236,7 +263,7 @@ class Pipeline:
         if cached is not None and cached[0] is raw:  # the very bytes we assigned last time
             return cached[1], None
         try:
-            return reorder.from_bytes(raw), None
+            return reorder.from_bytes(raw, self._seed_of, self.config), None
         except InvalidData as exc:
             log.warning(
                 "user %d: stored state is unreadable (%s); reseeded from batch history",
@@ -247,7 +274,11 @@ class Pipeline:
 
     def _seed(self, user_id: int) -> reorder.Buffered:
         """A fresh buffer: the user's batch-history seed, else the empty state."""
-        return reorder.start(self.artifacts.seed_state(user_id) or empty_state(user_id))
+        return reorder.start(self._seed_of(user_id))
+
+    def _seed_of(self, user_id: int) -> UserState:
+        """The user's batch seed (the state a stored delta is read against)."""
+        return self.artifacts.seed_state(user_id) or empty_state(user_id)
 
     def update(
         self, table: MutableMapping[bytes, bytes], decoded: Sequence[tuple[Incoming, Event]]
@@ -271,15 +302,30 @@ class Pipeline:
                 self.highwater,
             )
             self.stats["redelivered"] += len(mine) - len(events)
+            appended = max(arrived if m.appended_ms is None else m.appended_ms for m, _ in mine)
             for event in events:
-                depth, late_ms = reorder.lateness(buf, event, arrived)
+                depth, late_ms = reorder.lateness(buf, event, appended)
                 if depth:
                     self.stats["late_events"] += 1
                     self.stats["max_late_events"] = max(self.stats["max_late_events"], depth)
                     self.stats["max_late_ms"] = max(self.stats["max_late_ms"], late_ms)
+            frontier = None
+            if self.frontier is not None:
+                frontier = self.frontier.settle_before(mine[0][0].partition)
             # decoded events are valid: nothing here raises InvalidEvent, and anything it
             # does raise is a bug (the STOP branch of the error policy)
-            states[user] = reorder.add_many(buf, events, self.config, arrived, hold_ms=self.hold_ms)
+            buf = reorder.add_many(
+                buf,
+                events,
+                self.config,
+                appended,
+                frontier=frontier,
+                hold_ms=self.hold_ms,
+                max_pending=self.max_pending,
+            )
+            if len(buf.pending) >= self.max_pending:
+                self.stats["pending_full"] += 1
+            states[user] = buf
             self.stats["events"] += len(events)
         return states, bad
 
@@ -357,11 +403,14 @@ class Pipeline:
             await self.write(answers, states, now_ms)
             return len(answers)
 
-    def count_batch(self, size: int, seconds: float) -> None:
-        """Bookkeeping for the stats page."""
+    def count_batch(self, size: int, seconds: float, **steps: float) -> None:
+        """Bookkeeping for the stats page: batches, their sizes, busy time and, per named
+        step (``fold``, ``rank``, ``sink``, ``confirm``), the seconds it took (``{step}_ms``)."""
         self.stats["batches"] += 1
         self.stats["max_batch"] = max(self.stats["max_batch"], size)
         self.stats["busy_ms"] += round(seconds * 1000)
+        for step, spent in steps.items():
+            self.stats[f"{step}_ms"] = self.stats.get(f"{step}_ms", 0) + round(spent * 1000)
 
     # -- helpers ------------------------------------------------------------------------
     def _reject_state(

@@ -28,6 +28,7 @@ Faust traps handled here (each cost a debugging session somewhere):
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 import time
@@ -39,9 +40,11 @@ import faust
 from faust.types import TP
 
 from scorers import Artifacts
-from stream_app import fetchguard
+from stream_app import fetchguard, rematerialise
 from stream_app.agents import Incoming, Pipeline, feature_config
+from stream_app.changelog import ConfirmedTable, confirm
 from stream_app.deadletter import stop_worker
+from stream_app.frontier import Frontier
 from stream_app.serving import AsyncReader
 from stream_app.settings import Settings
 from stream_app.sinks import RedisSink, Sink
@@ -51,6 +54,7 @@ __all__ = ["EventTimeScheduler", "create_app", "datadir", "input_topics", "inter
 
 log = logging.getLogger(__name__)
 
+LOG_APPEND_TIME = 1  # a record's timestamp_type when the broker stamped its append time
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 
@@ -95,6 +99,7 @@ def create_app(
     artifacts = artifacts if artifacts is not None else Artifacts.load(settings.artifacts_dir)
     if sink is None:
         sink = RedisSink.from_url(settings.redis_url, settings.reco_prefix, fenced=True)
+    frontier = Frontier(input_topics(settings))
     pipeline = Pipeline(
         artifacts,
         sink,
@@ -102,6 +107,7 @@ def create_app(
         k=settings.k,
         max_event_bytes=settings.max_event_bytes,
         hold_ms=settings.reorder_hold_ms,
+        frontier=frontier,
     )
     datadir(settings).parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the leaf
     app = faust.App(
@@ -117,19 +123,27 @@ def create_app(
         web_bind=settings.web_host,
         autodiscover=False,
         datadir=str(datadir(settings)),
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        consumer_group_instance_id=settings.instance_id(),
     )
     # before the consumer exists; see stream_app/fetchguard.py
-    fetchguard.install(app, fetch_max_wait_ms=settings.fetch_max_wait_ms)
+    fetchguard.install(app, fetch_max_wait_ms=settings.fetch_max_wait_ms, frontier=frontier)
 
     # --- topics -> agent -> table -> sink ---------------------------------------------------
     events = app.topic(*input_topics(settings), partitions=settings.partitions, **RAW)
     dead_letters = app.topic(settings.topic_dead_letters, **RAW)
-    states = app.Table(  # bytes key/value types give the raw codec for the changelog
-        "user-state",
-        key_type=bytes,
-        value_type=bytes,
-        partitions=settings.partitions,
-        use_partitioner=True,
+    states = app.tables.add(  # bytes key/value types give the raw codec for the changelog
+        ConfirmedTable(
+            app,
+            name="user-state",
+            beacon=app.tables.beacon,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            use_partitioner=True,
+        )
     )
 
     @app.agent(events, name="score", concurrency=1)
@@ -142,14 +156,29 @@ def create_app(
             generation = pipeline.notes.generation
             try:
                 messages = [incoming(e) for e in batch]
+                pipeline.observe(messages)
                 decoded, rejected = pipeline.decode(messages)
                 touched, failed = pipeline.update(states, decoded)
                 pipeline.write_back(states, touched)
+                # the changelog records go out now and overlap ranking and the Redis write
+                sending = asyncio.ensure_future(confirm(states))
+                folded = time.perf_counter()
                 async with pipeline.lock:
                     answers = pipeline.rank(touched)
+                    ranked = time.perf_counter()
                     await pipeline.write(answers, touched, generation=generation)
+                written = time.perf_counter()
+                await sending  # the changelog has the states before the batch is acked
                 await send_all(dead_letters, rejected + failed)
-                pipeline.count_batch(len(messages), time.perf_counter() - started)
+                done = time.perf_counter()
+                pipeline.count_batch(
+                    len(messages),
+                    done - started,
+                    fold=folded - started,
+                    rank=ranked - folded,
+                    sink=written - ranked,
+                    confirm=done - written,
+                )
             except Exception as exc:  # the STOP branch of the error policy
                 stop_worker(exc, "the score agent")
 
@@ -183,6 +212,39 @@ def create_app(
     @app.on_partitions_revoked.connect
     async def forget_notes(sender: Any, revoked: Any, **kwargs: Any) -> None:
         pipeline.notes.clear()
+        frontier.clear()
+
+    # --- Redis lost answers: write this worker's again (stream_app/rematerialise.py) ---------
+    if settings.redis_check_interval_s > 0:
+        owner = rematerialise.Ownership()
+        rebuilder = rematerialise.Rematerialiser.from_url(
+            settings.redis_url,
+            pipeline,
+            states,
+            prefix=settings.reco_prefix,
+            partitions=settings.partitions,
+            ownership=owner,
+            fading=settings.decay_rescore_interval_s > 0,
+        )
+
+        @app.on_partitions_revoked.connect
+        async def unsettle(sender: Any, revoked: Any, **kwargs: Any) -> None:
+            owner.revoke()
+
+        @app.on_rebalance_complete.connect
+        async def settle(sender: Any, **kwargs: Any) -> None:
+            """Active table partitions recovered: those are the users a rebuild may write."""
+            changelog = states.changelog_topic.get_topic_name()
+            actives = app.assignor.assigned_actives()
+            owner.settle(tp.partition for tp in actives if tp.topic == changelog)
+
+        @app.timer(settings.redis_check_interval_s, name="rebuild-answers")
+        async def rebuild_answers() -> None:
+            """Write this worker's answers again when Redis lost (or may have lost) them."""
+            try:
+                await rebuilder.check()
+            except Exception as exc:
+                stop_worker(exc, "the rebuild-answers timer")
 
     reader = AsyncReader.from_url(settings.redis_url, settings.reco_prefix)
     register_views(app, reader, artifacts.name_of)
@@ -193,7 +255,10 @@ def create_app(
 def incoming(event: faust.EventT) -> Incoming:
     """The plain values of a Faust event."""
     msg = event.message
-    return Incoming(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
+    appended = None
+    if msg.timestamp_type == LOG_APPEND_TIME and msg.timestamp is not None:
+        appended = round(msg.timestamp * 1000)
+    return Incoming(msg.topic, msg.partition, msg.offset, msg.key, msg.value, appended)
 
 
 async def send_all(topic: faust.TopicT, records: list) -> None:

@@ -30,6 +30,10 @@ partitions' buffers run dry: the worker idled ~1 s in every 2 (5,798 events took
 end, 4.8 s at 100 ms). :class:`Transport` carries ``Settings.fetch_max_wait_ms`` into the
 consumer aiokafka builds (its ``_fetch_max_wait_ms``, read when the consumer starts).
 
+The consumer thread also reports every fetch to the app's :class:`~stream_app.frontier.Frontier`
+(high-water mark, poll time and position of each input partition), which is how the worker
+knows how far it has read each partition when an idle one carries no records to tell it.
+
 The guard: the consumer thread gives aiokafka an :class:`ActiveView` of the same live set
 instead of the set itself. It is never "empty", and while ``app.rebalancing`` (Faust's public
 flag: set in the revoke callback, cleared just before "Worker ready", after the queues were
@@ -47,7 +51,9 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-__all__ = ["ActiveView", "Consumer", "ConsumerThread", "Transport", "install"]
+from stream_app.frontier import Frontier
+
+__all__ = ["ActiveView", "Consumer", "ConsumerThread", "Transport", "install", "report_fetch"]
 
 
 class ActiveView:
@@ -115,12 +121,17 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         view = active_partitions
         if active_partitions is not None:
             view = ActiveView(active_partitions, self._changelogs_while_rebalancing)
-        return await super()._fetch_records(
+        records = await super()._fetch_records(
             consumer, view, timeout=timeout, max_records=max_records
         )
+        frontier = getattr(self, "_frontier", None)
+        if frontier is not None and view is not None:
+            report_fetch(frontier, consumer, view, records)
+        return records
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
+        self._frontier = getattr(transport, "frontier", None)
         wait_ms = getattr(transport, "fetch_max_wait_ms", None)
         if wait_ms is not None:  # Faust passes 1500; aiokafka reads this when it starts
             consumer._fetch_max_wait_ms = int(wait_ms)
@@ -132,6 +143,39 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         Read at every membership test (see :class:`ActiveView`)."""
         app = self.app
         return app.tables.changelog_topics if app.rebalancing else None
+
+
+def report_fetch(frontier: Frontier, consumer: Any, partitions: Any, records: Any) -> None:
+    """Tell ``frontier`` what aiokafka knows of each fetched input partition now.
+
+    Reads aiokafka's per-partition fetch state (position, high-water mark, poll time); a
+    partition without them yet (never fetched, being reset) is skipped: no evidence."""
+    try:
+        assignment = consumer._subscription.subscription.assignment
+    except AttributeError:  # no assignment (being rebalanced)
+        return
+    if assignment is None:
+        return
+    for tp in partitions:
+        if not frontier.wants(tp.topic):
+            continue
+        try:
+            state = assignment.state_value(tp)
+        except (KeyError, AttributeError):
+            continue
+        if state is None or not state.has_valid_position:
+            continue
+        highwater, polled = state.highwater, state.timestamp
+        if highwater is None or polled is None or polled < 0:
+            continue
+        frontier.fetched(
+            tp.topic,
+            tp.partition,
+            int(polled),
+            int(highwater),
+            int(state.position),
+            handed_out=bool(records.get(tp)),
+        )
 
 
 class Consumer(faust_aiokafka.Consumer):
@@ -147,10 +191,15 @@ class Transport(faust_aiokafka.Transport):
     Consumer = Consumer
     fetch_max_wait_ms: int | None = None
     """The consumer's ``fetch_max_wait_ms``; None keeps Faust's 1500."""
+    frontier: Frontier | None = None
+    """Told about every fetch of an input partition (None: nobody listens)."""
 
 
-def install(app: faust.App, *, fetch_max_wait_ms: int | None = None) -> None:
+def install(
+    app: faust.App, *, fetch_max_wait_ms: int | None = None, frontier: Frontier | None = None
+) -> None:
     """Make ``app`` consume through :class:`Transport` (before anything uses its consumer)."""
     transport = Transport(app.conf.broker_consumer, app)
     transport.fetch_max_wait_ms = fetch_max_wait_ms
+    transport.frontier = frontier
     app.transport = transport

@@ -7,21 +7,20 @@ events in arrival order, which would make the online state depend on delivery ti
 the online answer differ from the offline replay of the same log.
 
 So the table value of a user is ``(base, pending, current)``: ``pending`` holds the user's
-recently *arrived* events sorted by :func:`apply_key`, ``base`` is the state before them and
+recent events sorted by :func:`apply_key`, ``base`` is the state before them and
 ``current = fold(base, pending)``. An event in order (the common case) is one ``apply`` on
 ``current``; an out-of-order one is inserted at its place and ``current`` is re-folded from
-``base``. Pending events are folded into ``base`` (settled) ``hold_ms`` of wall time after
-they arrived (or beyond ``max_pending``): cross-topic skew is a matter of fetch and batching
-timing: tens of ms when the worker keeps up, but it grows with the consumer's lag (6 s was
-seen while a 2-core machine replayed 5.8k events ``--max``; the worker's stats page reports
-the largest seen, ``max_late_ms``), while in event time it is unbounded (a ``--max``
-replay pushes months of events through in seconds), so a bound in event time cannot work.
-(A Kafka-Streams-like watermark, the minimum over the three topics of the latest ``ts``
-delivered, was tried and dropped: replaying old events into topics that have seen newer ones
-breaks its premise.)
-The result equals the offline fold over the event-time-sorted log whenever no event arrives
-more than ``hold_ms`` after a later-stamped event of the same user. Everything is in the
-changelog-backed table, so nothing is lost between batches.
+``base``. Each pending event keeps the time it was appended to Kafka (``arrived``), and
+settles into ``base`` once the stream shows nothing can still go before it:
+``arrived + hold_ms < frontier``, where the caller's ``frontier`` says up to which append time
+every input partition of the user has been read (:mod:`stream_app.frontier`). ``hold_ms``
+covers producers, not the consumer: how much later a producer may append an event than a
+later-stamped event of the same user. Neither a slow consumer, a backlog, a crash nor a broker
+outage lets an event settle before the events it follows have been read: the state is the
+offline fold over the event-time-sorted log whenever producers keep to ``hold_ms``. (A wall-time
+hold, tried first, let a checkout settle before its cart adds whenever the worker stalled
+longer than the hold, e.g. a restart after kill -9.) Beyond ``max_pending`` held events the
+oldest settle anyway (counted by the worker as ``forced_settles``).
 
 Redeliveries: Kafka is at-least-once, so after a crash the events since the last offset commit
 come again, while the table's changelog already holds their effect. ``apply`` ignores an
@@ -43,22 +42,27 @@ whose new offsets passed the stored ones before the user's first new message is 
 late event of that user can be taken for a redelivery; the worker counts every drop in its
 stats, ``redelivered``).
 
-Serialised form: ``b"R2"`` + count + length-prefixed ``base``, ``current``
-(``UserState.to_bytes``), the positions (JSON ``[[topic, partition, offset], ...]``) and each
-pending event (8-byte arrival ms + ``encode(event)``). ``b"R1"`` values (no positions) are
-still read, but an older release cannot read ``b"R2"`` (rolling back to one reseeds the users
-it touches).
+Serialised form (:meth:`Buffered.to_bytes`): ``b"R3"`` + zlib of an orjson list: ``base`` as a
+delta from the user's batch seed (:mod:`features.delta`: session context plus the orders
+committed since the build; the history is the batch side's), the positions and the pending
+events with their append times; ``current`` is re-folded on read. A typical shopper's value is
+a few hundred bytes instead of ~12 KB (two whole states with their purchase history).
+``b"R2"``/``b"R1"`` values of earlier releases are still read; an earlier release cannot read
+``b"R3"`` (rolling back to one reseeds the users it touches).
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import orjson
 
-from features import FeatureConfig, UserState, apply
+from features import DEFAULT_CONFIG, FeatureConfig, UserState, apply
+from features.delta import from_delta, to_delta
 from schemas.errors import InvalidData, InvalidEvent
 from schemas.events import Event, decode, encode
 
@@ -77,9 +81,10 @@ __all__ = [
     "stream_position",
 ]
 
-DEFAULT_HOLD_MS = 30_000
-DEFAULT_MAX_PENDING = 256
-_MAGIC = b"R2"
+DEFAULT_HOLD_MS = 2_000
+DEFAULT_MAX_PENDING = 1024
+_MAGIC = b"R3"
+_MAGIC_V2 = b"R2"
 _MAGIC_V1 = b"R1"
 _TYPE_RANK = {"search": 0, "cart_add": 1, "checkout": 2}
 
@@ -108,44 +113,105 @@ class Buffered:
     pending: tuple[Event, ...]
     current: UserState
     arrived: tuple[int, ...] = ()
-    """Wall-clock ms each pending event arrived (same order as ``pending``)."""
+    """Append time (ms) of each pending event (same order as ``pending``): its Kafka
+    LogAppendTime, else the wall time it was read."""
     positions: tuple[tuple[str, int, int], ...] = ()
     """``(topic, partition, highest offset)`` of every source partition folded into
     ``current``, sorted."""
+    seed: UserState | None = field(default=None, compare=False, repr=False)
+    """The batch seed ``base`` grew from (None: unknown, e.g. read from an older format): lets
+    :meth:`to_bytes` store ``base`` as a small delta from it (:mod:`features.delta`)."""
 
     def to_bytes(self) -> bytes:
-        """Compact framing of the parts."""
-        events = [
-            struct.pack(">Q", t) + encode(e)
-            for t, e in zip(self.arrived, self.pending, strict=True)
-        ]
-        parts = [
-            self.base.to_bytes(),
-            self.current.to_bytes(),
-            orjson.dumps(self.positions),
-            *events,
-        ]
-        out = [_MAGIC, struct.pack(">I", len(parts))]
-        for part in parts:
-            out.append(struct.pack(">I", len(part)))
-            out.append(part)
-        return b"".join(out)
+        """``b"R3"`` + zlib of an orjson list: ``base`` (a delta from :attr:`seed` when it
+        grew from it, else whole), the positions and the pending events with their append
+        times. ``current`` is not stored: it is ``fold(base, pending)``."""
+        delta = None if self.seed is None else to_delta(self.base, self.seed)
+        base: Any = (
+            ["d", delta] if delta is not None else ["s", orjson.Fragment(self.base.to_bytes())]
+        )
+        body = orjson.dumps(
+            [
+                base,
+                self.positions,
+                [
+                    [t, orjson.Fragment(_encoded(e))]
+                    for t, e in zip(self.arrived, self.pending, strict=True)
+                ],
+            ]
+        )
+        return _MAGIC + zlib.compress(body, 1)
 
 
-def from_bytes(raw: bytes) -> Buffered:
-    """Parse :meth:`Buffered.to_bytes`; :class:`InvalidData` when corrupt.
+_ENCODED: dict[Event, bytes] = {}
+_ENCODED_MAX = 200_000
+
+
+def _encoded(event: Event) -> bytes:
+    """``encode(event)``, remembered: a held event is written with its user's value at every
+    batch that touches the user until it settles."""
+    raw = _ENCODED.get(event)
+    if raw is None:
+        if len(_ENCODED) >= _ENCODED_MAX:
+            _ENCODED.clear()
+        raw = _ENCODED[event] = encode(event)
+    return raw
+
+
+def from_bytes(
+    raw: bytes,
+    seed_of: Callable[[int], UserState] | None = None,
+    config: FeatureConfig = DEFAULT_CONFIG,
+) -> Buffered:
+    """Parse :meth:`Buffered.to_bytes` (and the older ``R2``/``R1`` framings); ``seed_of(user)``
+    gives the batch seed a delta is read against (see :func:`features.delta.from_delta`);
+    :class:`InvalidData` when corrupt.
 
     >>> from features import empty_state
     >>> b = start(empty_state(3))
-    >>> from_bytes(b.to_bytes()) == b
+    >>> from_bytes(b.to_bytes(), empty_state) == b
     True
-    >>> seen = Buffered(b.base, (), b.current, (), (("cart-adds", 2, 41),))
-    >>> from_bytes(seen.to_bytes()).positions
+    >>> seen = replace(b, positions=(("cart-adds", 2, 41),))
+    >>> from_bytes(seen.to_bytes(), empty_state).positions
     (('cart-adds', 2, 41),)
     """
+    if raw[:2] != _MAGIC:
+        return _from_framed(raw)
+    try:
+        base_part, seen, pending = orjson.loads(zlib.decompress(raw[2:]))
+        kind, body = base_part
+        if kind == "d":
+            if seed_of is None:
+                raise InvalidData("user state buffer is a delta: reading it needs the seed")
+            seed = seed_of(int(body[2]))
+            base = from_delta(body, seed, config)
+        elif kind == "s":
+            seed = None
+            base = UserState.from_bytes(orjson.dumps(body))
+        else:
+            raise ValueError(f"unknown base kind {kind!r}")
+        events = tuple(decode(orjson.dumps(e)) for _, e in pending)
+        current = base
+        for event in events:
+            current = apply(current, event, config)
+        return Buffered(
+            base,
+            events,
+            current,
+            tuple(int(t) for t, _ in pending),
+            tuple((str(t), int(p), int(o)) for t, p, o in seen),
+            seed,
+        )
+    except (zlib.error, orjson.JSONDecodeError, ValueError, TypeError, InvalidEvent) as exc:
+        raise InvalidData(f"corrupt user state buffer: {exc}") from exc
+
+
+def _from_framed(raw: bytes) -> Buffered:
+    """The ``R2``/``R1`` framing of earlier releases (whole states, no seed)."""
+
     try:
         magic = raw[:2]
-        if magic not in (_MAGIC, _MAGIC_V1):
+        if magic not in (_MAGIC_V2, _MAGIC_V1):
             raise InvalidData("user state buffer has an unknown format")
         (n,) = struct.unpack_from(">I", raw, 2)
         pos, parts = 6, []
@@ -155,7 +221,7 @@ def from_bytes(raw: bytes) -> Buffered:
                 raise ValueError("truncated")
             parts.append(raw[pos + 4 : pos + 4 + size])
             pos += 4 + size
-        if magic == _MAGIC:
+        if magic == _MAGIC_V2:
             base, current, seen, *events = parts
             positions = tuple((str(t), int(p), int(o)) for t, p, o in orjson.loads(seen))
         else:
@@ -176,13 +242,15 @@ def lateness(buf: Buffered, event: Event, now_ms: int) -> tuple[int, int]:
     """How many pending events ``event`` goes before, and how long (ms) after the first of them
     it arrived; ``(0, 0)`` when it arrived in order."""
     key = apply_key(event)
+    if not buf.pending or apply_key(buf.pending[-1]) <= key:  # in order: the common case
+        return 0, 0
     later = [t for p, t in zip(buf.pending, buf.arrived, strict=True) if apply_key(p) > key]
-    return (len(later), now_ms - min(later)) if later else (0, 0)
+    return len(later), now_ms - min(later)
 
 
 def start(state: UserState) -> Buffered:
-    """A buffer with nothing pending."""
-    return Buffered(state, (), state, ())
+    """A buffer with nothing pending, grown from the seed ``state``."""
+    return Buffered(state, (), state, (), (), state)
 
 
 def add(
@@ -191,13 +259,14 @@ def add(
     config: FeatureConfig,
     now_ms: int,
     *,
+    frontier: int | None = None,
     hold_ms: int = DEFAULT_HOLD_MS,
     max_pending: int = DEFAULT_MAX_PENDING,
 ) -> Buffered:
-    """The buffer after ``event`` arrived at wall time ``now_ms``: inserted in event-time order.
+    """The buffer after ``event``, appended to Kafka at ``now_ms``: inserted in event-time order.
 
-    Pending events settle into ``base`` once they arrived more than ``hold_ms`` ago, or
-    beyond ``max_pending``.
+    Pending events settle into ``base`` once ``arrived + hold_ms < frontier`` (the stream
+    has been read past them: see the module docstring), or beyond ``max_pending``.
 
     >>> from features import empty_state
     >>> from schemas.events import CartAdd, Checkout
@@ -208,7 +277,15 @@ def add(
     >>> late.current.n_orders, late.current.basket, late.current.history.pid
     (1, (), (5,))
     """
-    return add_many(buf, [event], config, now_ms, hold_ms=hold_ms, max_pending=max_pending)
+    return add_many(
+        buf,
+        [event],
+        config,
+        now_ms,
+        frontier=frontier,
+        hold_ms=hold_ms,
+        max_pending=max_pending,
+    )
 
 
 def add_many(
@@ -217,10 +294,11 @@ def add_many(
     config: FeatureConfig,
     now_ms: int,
     *,
+    frontier: int | None = None,
     hold_ms: int = DEFAULT_HOLD_MS,
     max_pending: int = DEFAULT_MAX_PENDING,
 ) -> Buffered:
-    """:func:`add` for several events of one user arrived together: at most one re-fold.
+    """:func:`add` for several events of one user appended by ``now_ms``: at most one re-fold.
     (Drop Kafka redeliveries first with :func:`drop_redelivered`.)
 
     >>> from features import empty_state, DEFAULT_CONFIG as cfg
@@ -231,6 +309,8 @@ def add_many(
     >>> b.current == add(add(start(empty_state(1)), CartAdd("a", 1, 5, t), cfg, 0),
     ...                  Checkout("c", 1, t + 9), cfg, 0).current
     True
+    >>> len(b.pending), len(add_many(b, [], cfg, 0, frontier=2_001).pending)  # read far enough
+    (2, 0)
     """
     # Only exact redeliveries of events still pending are dropped here: folded at their place
     # they would be no-ops anyway. Whether any other event is a duplicate is for ``apply`` to
@@ -244,10 +324,10 @@ def add_many(
         if event.event_id not in seen:
             seen.add(event.event_id)
             new.append(event)
-    if not new:
-        return buf
     new = sort_for_apply(new)
-    if not buf.pending or apply_key(new[0]) >= apply_key(buf.pending[-1]):
+    if not new:
+        pending, arrived, current = buf.pending, buf.arrived, buf.current
+    elif not buf.pending or apply_key(new[0]) >= apply_key(buf.pending[-1]):
         pending = (*buf.pending, *new)
         arrived = (*buf.arrived, *(now_ms for _ in new))
         current = buf.current
@@ -267,11 +347,14 @@ def add_many(
     base = buf.base
     settle = 0
     while settle < len(pending) and (
-        now_ms - arrived[settle] > hold_ms or len(pending) - settle > max_pending
+        (frontier is not None and arrived[settle] + hold_ms < frontier)
+        or len(pending) - settle > max_pending
     ):
         base = apply(base, pending[settle], config)
         settle += 1
-    return Buffered(base, pending[settle:], current, arrived[settle:], buf.positions)
+    if not new and not settle:
+        return buf
+    return Buffered(base, pending[settle:], current, arrived[settle:], buf.positions, buf.seed)
 
 
 def drop_redelivered(

@@ -50,13 +50,20 @@ class Settings:
     topic_retention_ms: int = -1
     """``retention.ms`` of the topics stream-app creates; -1 keeps records until deleted.
 
-    Records carry their *event* time as Kafka timestamp, so a replayed log (events from 2017)
-    would be deleted by the broker's time-based retention at its next check (the default 7 days
-    are long past), read or not, and a worker behind it silently skips to the new log start."""
+    The topics stamp ``LogAppendTime``, so retention counts from when a record was published;
+    topics created elsewhere with producer (``CreateTime``) timestamps carry the *event* time,
+    and a replayed 2017 log there would be deleted at the broker's next retention check."""
 
     def topic_configs(self) -> dict[str, str]:
-        """Configs of the topics stream-app creates (``ensure_topics(configs=...)``)."""
-        return {"retention.ms": str(self.topic_retention_ms)}
+        """Configs of the topics stream-app creates (``ensure_topics(configs=...)``).
+
+        ``LogAppendTime``: records carry the time the broker appended them, which is what
+        tells the worker how far it has read every input partition (:mod:`stream_app.frontier`);
+        the event's own time is in its JSON."""
+        return {
+            "retention.ms": str(self.topic_retention_ms),
+            "message.timestamp.type": "LogAppendTime",
+        }
 
     # --- the worker ---------------------------------------------------------------------
     app_id: str = "stream-app"
@@ -68,8 +75,11 @@ class Settings:
     session_gap_ms: int = 60 * 60 * 1000
     """Inactivity after which a new session (and an empty basket) starts."""
     max_event_bytes: int = 16 * 1024
-    batch_max: int = 500
-    """At most this many events are taken off the stream, applied and rescored together."""
+    batch_max: int = 2000
+    """At most this many events are taken off the stream, applied and rescored together. Only
+    a backlog fills a batch (a live stream is cut by ``batch_within_s``); there, larger batches
+    coalesce more events per rescore (store traffic, 51k events: 571 -> 824 events/s from 500
+    to 2000)."""
     batch_within_s: float = 0.05
     """...or whatever arrived within this time, whichever comes first."""
     fetch_max_wait_ms: int = 100
@@ -78,12 +88,48 @@ class Settings:
     partitions stalls busy ones: see :mod:`stream_app.fetchguard`)."""
     decay_rescore_interval_s: float = 30.0
     """How often the timer rescores users whose search context has faded since their answer."""
+    redis_check_interval_s: float = 1.0
+    """How often the worker checks whether Redis lost its answers (a marker hash under the key
+    prefix gone, or Redis's ``run_id`` changed: FLUSHDB, restart, failover, eviction) and then
+    writes every answer it owns again, and the fallback (:mod:`stream_app.rematerialise`); so a
+    rebuild starts at most this long after Redis answers again. 0 = off."""
     reco_prefix: str = "reco"
-    reorder_hold_ms: int = 30_000
-    """Wall time the worker holds a user's events to put late ones in event-time order."""
+    reorder_hold_ms: int = 2_000
+    """How much later (Kafka append time) a producer may publish an event than a later-stamped
+    event of the same user and still have it applied in event-time order. Consumer lag, restarts
+    and broker outages need no allowance: held events settle only once every input partition
+    has been read past them (:mod:`stream_app.reorder`)."""
+    session_timeout_s: float = 10.0
+    """Consumer group session timeout: how long a worker that stopped heartbeating (killed, hung)
+    keeps its partitions before the group gives them to others. Faust's default is 60 s."""
+    heartbeat_interval_s: float = 1.0
+    rebalance_timeout_s: float = 30.0
+    """How long the group waits for members to rejoin during a rebalance."""
+    group_instance_id: str = "auto"
+    """Static group membership (KIP-345): a worker restarted under the same id gets its
+    partitions back at once, without a rebalance or waiting out the session of the killed one.
+    ``auto`` = ``{app_id}@{host}:{web_port}`` (stable across restarts, distinct for workers on
+    one host, which need distinct web ports); an empty value turns static membership off. Two
+    running workers must never share an id (the newer fences the older out)."""
     web_port: int = 6066
     web_host: str = "127.0.0.1"
     log_level: str = "info"
+
+    def instance_id(self) -> str | None:
+        """The consumer's ``group.instance.id`` (None: dynamic membership).
+
+        >>> Settings(app_id="a", web_port=7000).instance_id().endswith(":7000")
+        True
+        >>> Settings(group_instance_id="").instance_id() is None
+        True
+        """
+        if not self.group_instance_id:
+            return None
+        if self.group_instance_id == "auto":
+            import socket
+
+            return f"{self.app_id}@{socket.gethostname()}:{self.web_port}"
+        return self.group_instance_id
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

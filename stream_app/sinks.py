@@ -182,8 +182,16 @@ class RedisSink:
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "reco", *, fenced: bool = False) -> RedisSink:
-        """A sink with its own connection pool to ``url``."""
-        return cls(aioredis.Redis.from_url(url), prefix, fenced=fenced)
+        """A sink with its own connection pool to ``url``; a pooled connection found dead (Redis
+        restarted) is retried once at once, before :func:`write_until_done`'s backoff."""
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        client = aioredis.Redis.from_url(
+            url, retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError]
+        )
+        return cls(client, prefix, fenced=fenced)
 
     async def write(self, batch: Sequence[Recommendation]) -> None:
         """``SET`` every stamped answer in one pipeline; :class:`SinkError` if Redis fails."""

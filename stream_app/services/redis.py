@@ -1,4 +1,20 @@
-"""A throw-away local Redis: ``redis-server`` from PATH with a generated config, no persistence.
+"""A local Redis: ``redis-server`` from PATH with a generated config and production persistence.
+
+Persistence is what a production Redis would have, its files under the state dir
+(``<state_dir>/redis/``): the append-only file (``appendonly yes``, ``appendfsync everysec``;
+``appendonlydir/`` with Redis 7) plus RDB snapshots at Redis's default points (``save 3600 1
+300 100 60 10000``, ``dump.rdb``). So a restarted Redis comes back with the answers, the
+fallback and the worker's marker (:mod:`stream_app.rematerialise`).
+
+Why the worker still rebuilds: persistence narrows the loss, it does not remove it.
+``everysec`` fsyncs once a second (an OS crash or power cut loses up to a second or two of
+writes; a ``kill -9`` of Redis loses nothing it acknowledged, already written to the OS), a
+failover to a replica loses what was not replicated, and ``FLUSHDB``/``FLUSHALL``, a restart
+without the files, or eviction remove answers outright. The worker notices (marker hash gone,
+or Redis's ``run_id`` changed) and writes every answer it owns again. In production, set
+``maxmemory-policy noeviction`` (writes fail and the worker retries) or a ``volatile-*``
+policy (only keys with a TTL are evicted; answer keys have none): an ``allkeys-*`` policy
+silently drops answers, and the worker notices only if the marker goes too.
 
 When ``redis-server`` is missing and we run as root on Debian/Ubuntu, the ``redis-server``
 apt package is installed (``apt-get update`` first); otherwise the error says what to install.
@@ -18,7 +34,17 @@ from pathlib import Path
 from schemas.errors import ServiceError
 from stream_app.services.procs import Address, OwnedProcess, spawn
 
-__all__ = ["RedisLayout", "find_redis_server", "redis_answers", "start_redis"]
+__all__ = [
+    "RDB_FILE",
+    "RedisLayout",
+    "find_redis_server",
+    "redis_answers",
+    "redis_config",
+    "start_redis",
+]
+
+RDB_FILE = "dump.rdb"
+"""The RDB snapshot, under :attr:`RedisLayout.root`."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +136,8 @@ def find_redis_server(
     )
 
 
-def _conf(layout: RedisLayout, addr: Address) -> str:
+def redis_config(layout: RedisLayout, addr: Address) -> str:
+    """The ``redis.conf`` of our Redis: address, files under ``layout.root``, persistence."""
     bind = "127.0.0.1 -::1" if addr.host in {"localhost", "127.0.0.1", "::1"} else "0.0.0.0"
     return "\n".join(
         [
@@ -121,9 +148,12 @@ def _conf(layout: RedisLayout, addr: Address) -> str:
             "daemonize no",
             f"dir {layout.root.resolve()}",
             f"logfile {layout.log.resolve()}",
-            # derived data only (recommendations are rebuilt from Kafka + artifacts): no persistence
-            'save ""',
-            "appendonly no",
+            # production persistence (see the module docstring): AOF fsynced every second, and
+            # RDB snapshots at Redis's default points, both in ``dir``
+            "appendonly yes",
+            "appendfsync everysec",
+            "save 3600 1 300 100 60 10000",
+            f"dbfilename {RDB_FILE}",
             "",
         ]
     )
@@ -135,7 +165,7 @@ def start_redis(
     """Write the config and start ``redis-server`` (not waiting for it)."""
     binary = find_redis_server(say)
     layout.root.mkdir(parents=True, exist_ok=True)
-    layout.conf.write_text(_conf(layout, addr))
+    layout.conf.write_text(redis_config(layout, addr))
     # redis rewrites its process title, so the marker is its working dir (``dir`` above)
     return spawn(
         [binary, str(layout.conf.resolve())],

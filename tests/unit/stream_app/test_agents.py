@@ -42,6 +42,11 @@ class CountingSink(MemorySink):
         await super().write(batch)
 
 
+def pipeline_read(raw: bytes, artifacts: Artifacts) -> reorder.Buffered:
+    """A stored table value, read as the worker reads it (deltas against the batch seed)."""
+    return reorder.from_bytes(raw, lambda u: artifacts.seed_state(u) or empty_state(u))
+
+
 def _msg(event, offset: int = 0, key: bytes | None = None) -> Incoming:
     k = user_key(event.user_id) if key is None else key
     return Incoming(f"{event.type}s", 0, offset, k, encode(event))
@@ -111,7 +116,7 @@ async def test_bad_messages_become_dead_letters_and_good_ones_around_them_count(
         (2, "key_mismatch"),
         (3, "unknown_product"),
     ]
-    state = reorder.from_bytes(table[user_key(user)]).current
+    state = pipeline_read(table[user_key(user)], artifacts).current
     assert state.n_orders == seed.n_orders + 1  # both good events applied
     assert state.last_ts == after.ts
 
@@ -184,7 +189,7 @@ async def test_unreadable_stored_state_is_dead_lettered_and_the_user_reseeded(
     user, other = artifacts.known_users()[:2]
     stored = _stored_values(artifacts, user)[kind]
     with pytest.raises(InvalidData):
-        reorder.from_bytes(stored)  # really unreadable
+        pipeline_read(stored, artifacts)  # really unreadable
     seed = artifacts.seed_state(user)
     other_seed = artifacts.seed_state(other)
     pipeline = Pipeline(artifacts, MemorySink(), config=DEFAULT_CONFIG)
@@ -192,7 +197,7 @@ async def test_unreadable_stored_state_is_dead_lettered_and_the_user_reseeded(
     # the other user has a readable state from an earlier batch
     first = CartAdd("o1", other, int(artifacts.popular[1]), other_seed.last_ts + 500)
     await _run(pipeline, table, [_msg(first, 0)])
-    other_before = reorder.from_bytes(table[user_key(other)])
+    other_before = pipeline_read(table[user_key(other)], artifacts)
     table[user_key(user)] = stored
 
     event = CartAdd("u1", user, int(artifacts.popular[0]), seed.last_ts + 1000)
@@ -205,10 +210,10 @@ async def test_unreadable_stored_state_is_dead_lettered_and_the_user_reseeded(
     assert f"user {user}" in letters[0].detail
     assert letters[0].raw == stored
     assert pipeline.stats["dead_letters"] == 1
-    got = reorder.from_bytes(table[user_key(user)]).current  # readable again
+    got = pipeline_read(table[user_key(user)], artifacts).current  # readable again
     assert got == apply(seed, event, DEFAULT_CONFIG)
     assert got.basket[-1] == event.product_id
-    other_now = reorder.from_bytes(table[user_key(other)]).current
+    other_now = pipeline_read(table[user_key(other)], artifacts).current
     assert other_now == apply(other_before.current, later, DEFAULT_CONFIG)
     assert other_now.n_orders == other_seed.n_orders + 1  # its earlier cart add was kept
     assert pipeline.sink.get(user) is not None and pipeline.sink.get(other) is not None
@@ -222,7 +227,7 @@ async def test_unknown_user_with_unreadable_state_restarts_empty(world) -> None:
     event = Search("s1", user, "milk", 1_500_000_000_000)
     letters = await _run(pipeline, table, [_msg(event)])
     assert [d.stage for d in letters] == ["state"]
-    state = reorder.from_bytes(table[user_key(user)]).current
+    state = pipeline_read(table[user_key(user)], artifacts).current
     assert state == apply(empty_state(user), event, DEFAULT_CONFIG)
 
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from features import DEFAULT_CONFIG, empty_state, fold
 from schemas.events import CartAdd, Checkout, Search, encode
 from stream_app import reorder
+from stream_app.frontier import Frontier
 
 T0 = 1_500_000_000_000
 
@@ -36,24 +37,36 @@ def test_any_arrival_order_within_the_hold_gives_the_offline_state(rnd, n_orders
     for i, event in enumerate(shuffled):
         buf = reorder.add(buf, event, DEFAULT_CONFIG, now_ms=i)  # all within the hold
     assert buf.current == fold(empty_state(1), events)
-    assert reorder.from_bytes(buf.to_bytes()) == buf
+    assert reorder.from_bytes(buf.to_bytes(), empty_state) == buf
 
 
-def test_events_settle_into_base_after_the_hold_and_duplicates_are_no_ops() -> None:
+def test_events_settle_into_base_once_read_past_and_duplicates_are_no_ops() -> None:
     events = _events(2)
     buf = reorder.start(empty_state(1))
-    for i, event in enumerate(events):
-        buf = reorder.add(buf, event, DEFAULT_CONFIG, now_ms=i * 20_000, hold_ms=10_000)
+    for i, event in enumerate(events):  # appended 20 s apart, every partition read up to it
+        at = i * 20_000
+        buf = reorder.add(buf, event, DEFAULT_CONFIG, now_ms=at, frontier=at, hold_ms=10_000)
     assert len(buf.pending) == 1  # only the newest is still held
     assert fold(buf.base, buf.pending) == buf.current == fold(empty_state(1), events)
     again = reorder.add(buf, events[-1], DEFAULT_CONFIG, now_ms=10**9)
     assert again == buf
 
 
+def test_nothing_settles_while_the_frontier_is_unknown_or_behind() -> None:
+    events = _events(2)
+    buf = reorder.start(empty_state(1))
+    for i, event in enumerate(events):
+        buf = reorder.add(buf, event, DEFAULT_CONFIG, now_ms=i, hold_ms=0)
+    assert len(buf.pending) == len(events)  # no frontier: however much wall time passes
+    behind = reorder.add_many(buf, [], DEFAULT_CONFIG, 0, frontier=3, hold_ms=0)
+    assert len(behind.pending) == len(events) - 3  # appended at 0, 1, 2: read past
+    assert behind.current == buf.current == fold(empty_state(1), events)
+
+
 def test_pending_is_capped() -> None:
     buf = reorder.start(empty_state(1))
     for i, event in enumerate(_events(4)):
-        buf = reorder.add(buf, event, DEFAULT_CONFIG, now_ms=i, max_pending=5)
+        buf = reorder.add(buf, event, DEFAULT_CONFIG, now_ms=i, frontier=0, max_pending=5)
     assert len(buf.pending) == 5
 
 
@@ -173,3 +186,48 @@ def test_values_of_the_previous_format_are_still_read() -> None:
     v1 = b"R1" + struct.pack(">I", len(parts))
     v1 += b"".join(struct.pack(">I", len(p)) + p for p in parts)
     assert reorder.from_bytes(v1) == buf
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.randoms(use_true_random=False), st.integers(1, 4), st.booleans(), st.integers(0, 3))
+def test_any_read_order_of_the_three_partitions_gives_the_offline_state(
+    rnd, n_orders, searches, restart_every
+) -> None:
+    """However far one topic's partition runs ahead of another's (a backlog, a stall, a
+    restart), events settle only once every partition has been read past them."""
+    events = [e for e in _events(n_orders) if searches or e.type != "search"]
+    topics = ["cart_add", "search", "checkout"]
+    # published in event-time order: the append time of an event is its index
+    queues = {t: [(i, e) for i, e in enumerate(events) if e.type == t] for t in topics}
+    highwater = {t: len(q) for t, q in queues.items()}
+    frontier = Frontier(topics)
+    buf = reorder.start(empty_state(1))
+    read = dict.fromkeys(topics, 0)
+    batches = 0
+    while any(read[t] < highwater[t] for t in topics):
+        batch = []
+        for _ in range(rnd.randint(1, 6)):  # a batch: records of whichever partitions
+            open_topics = [t for t in topics if read[t] < highwater[t]]
+            if not open_topics:
+                break
+            topic = rnd.choice(open_topics)
+            appended, event = queues[topic][read[topic]]
+            frontier.processed(topic, 0, read[topic], appended)
+            read[topic] += 1
+            batch.append((appended, event))
+        for topic in topics:  # a fetch of every partition after the backlog was published
+            frontier.fetched(topic, 0, len(events), highwater[topic], read[topic])
+        buf = reorder.add_many(
+            buf,
+            [e for _, e in batch],
+            DEFAULT_CONFIG,
+            max(a for a, _ in batch),
+            frontier=frontier.settle_before(0),
+            hold_ms=0,
+        )
+        batches += 1
+        if restart_every and batches % restart_every == 0:  # kill -9: state from the changelog
+            buf = reorder.from_bytes(buf.to_bytes(), empty_state)
+            frontier.clear()
+    assert buf.current == fold(empty_state(1), events)
+    assert fold(buf.base, buf.pending) == buf.current

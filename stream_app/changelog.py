@@ -1,0 +1,98 @@
+"""A Faust table whose changelog writes are confirmed before the batch that made them is acked.
+
+Faust's at-least-once promise for a table rests on the order "changelog written, then input
+offset committed". Faust does not keep it: a table assignment puts the changelog record in the
+producer's buffer (``send_soon``) and returns, and before committing offsets
+``Producer.flush`` waits on that buffer only while messages keep leaving it within 0.1 s
+(``ProducerBuffer.flush_atmost`` returns at the first 0.1 s without progress). A send that
+fails (a broker restarted, a request timed out) is logged and dropped while the offsets of the
+events behind it are committed anyway. Either way a kill -9 or a rebalance afterwards recovers
+a state that misses events whose input offsets are already committed.
+
+:class:`ConfirmedTable` takes assignments into its store at once and remembers the keys; the
+agent calls :func:`confirm` before the batch is acked (Faust acks ``take_events`` batches after
+the body), which sends each remembered key's current value to the changelog (one aiokafka
+send each: Faust's per-message producer path costs several times more) and waits until Kafka
+has them all. A failed send is sent again with the value the table holds then (a later value
+of a key supersedes an earlier one in a compacted changelog): a broker outage stalls the batch
+instead of losing it. The records are exactly those Faust writes (raw key and value, the key's
+partition by the producers' partitioner), so Faust's own recovery reads them back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+__all__ = ["ConfirmedTable", "confirm"]
+
+log = logging.getLogger(__name__)
+
+
+class ConfirmedTable(faust.Table):
+    """``faust.Table`` whose assignments reach the changelog in :func:`confirm`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unsent: dict[Any, None] = {}
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.data[key] = value
+        self.unsent[key] = None
+
+
+async def confirm(table: Any, *, retry_s: float = 1.0, warn_s: float = 30.0) -> int:
+    """Send the changelog records of every key assigned since the last call and wait until
+    Kafka has them all; returns how many were sent again after a failure. Waits as long as it
+    takes (a broker outage), with a warning every ``warn_s``."""
+    resent = 0
+    keys, table.unsent = list(table.unsent), {}
+    if not keys:
+        return 0
+    topic = table.changelog_topic.get_topic_name()
+    producer = table.app.producer
+    while keys:
+        sent: list[tuple[Any, asyncio.Future]] = []
+        failed: list[Any] = []
+        first: BaseException | None = None
+        for key in keys:
+            value = table.data.get(key)
+            if value is None:
+                continue
+            try:
+                sent.append((key, await producer.send(topic, key, value, None, None, None)))
+            except Exception as exc:  # the producer refused it now: same as a failed send
+                failed.append(key)
+                first = first or exc
+        waiting = {fut for _, fut in sent}
+        while waiting:
+            _, waiting = await asyncio.wait(waiting, timeout=warn_s)
+            if waiting:
+                log.warning("still waiting for %d changelog write(s) (is Kafka up?)", len(waiting))
+        for key, fut in sent:
+            exc = _failure(fut)
+            if exc is not None:
+                failed.append(key)
+                first = first or exc
+        if not failed:
+            break
+        log.warning(
+            "%d changelog write(s) failed (%r); sending them again in %.1f s",
+            len(failed),
+            first,
+            retry_s,
+        )
+        await asyncio.sleep(retry_s)
+        resent += len(failed)
+        keys = failed
+    return resent
+
+
+def _failure(fut: asyncio.Future) -> BaseException | None:
+    """The exception of a finished future (a cancelled send counts as failed)."""
+    if fut.cancelled():
+        return asyncio.CancelledError()
+    return fut.exception()

@@ -34,7 +34,7 @@ __all__ = ["Lab", "Options", "Run", "ScenarioResult", "current_count", "matching
 class Options:
     """The knobs of a chaos run (``stream-app chaos --help`` explains each)."""
 
-    kills: int = 5
+    kills: int = 10
     bad: int = 100
     outage_s: float = 30.0
     replay_s: float = 40.0

@@ -105,11 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="synthetic searches per cart add (default 0.2)",
     )
     p.add_argument(
-        "--kills",
-        type=positive_int,
-        default=5,
-        help="worker SIGKILLs in `kill` (default 5: today each restart idles ~60 s, Faust's "
-        "session timeout, before it consumes)",
+        "--kills", type=positive_int, default=10, help="worker SIGKILLs in `kill` (default 10)"
     )
     p.add_argument(
         "--bad", type=positive_int, default=100, help="bad messages in `fuzz` (default 100)"

@@ -29,6 +29,7 @@ COMMANDS = (
     "eval",
     "train",
     "demo",
+    "bench",
     "schemas",
 )
 

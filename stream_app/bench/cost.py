@@ -45,7 +45,8 @@ class CpuMeter:
                 self.base[pid] = (cpu, applied)
 
     def finish(self) -> dict[str, Any]:
-        """CPU seconds and events since the baselines, and CPU seconds per 1,000 events."""
+        """CPU seconds and events (``cpu_events``) since the baselines, and CPU seconds per
+        1,000 events."""
         cpu, events = 0.0, 0
         for pid, (cpu0, applied0) in self.base.items():
             now = process_cpu_s(pid)
@@ -55,7 +56,7 @@ class CpuMeter:
             events += self.counters[pid]() - applied0
         return {
             "cpu_s": round(cpu, 2),
-            "events": events,
+            "cpu_events": events,
             "cpu_s_per_1k_events": round(cpu / events * 1000, 3) if events > 0 else None,
         }
 

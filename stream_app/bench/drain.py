@@ -181,7 +181,7 @@ def watch_floor(
     cpu_now = process_cpu_s(floor.pid)
     values = client.mget([reco_key(u, prefix) for u in shoppers]) if shoppers else []
     applied = notes.get("applied", 0)
-    cpu: dict[str, Any] = {"cpu_s": None, "events": applied, "cpu_s_per_1k_events": None}
+    cpu: dict[str, Any] = {"cpu_s": None, "cpu_events": applied, "cpu_s_per_1k_events": None}
     if cpu_now is not None and notes.get("first_cpu_s") is not None and applied:
         used = cpu_now - notes["first_cpu_s"]
         cpu.update(cpu_s=round(used, 2), cpu_s_per_1k_events=round(used / applied * 1000, 3))

@@ -101,10 +101,10 @@ def run_bench(args: argparse.Namespace, base: Settings) -> int:
     from stream_app.bench.screen import render
     from stream_app.workerproc import stop_on_sigterm
 
-    stop_on_sigterm()  # a terminated bench still stops its processes (finally below)
     client = redis.Redis.from_url(base.redis_url)
     try:
         redis_version = preflight(base, client)
+        stop_on_sigterm()  # a terminated bench still stops its processes (finally below)
         run_id = new_run_id()
         artifacts = (args.artifacts or base.artifacts_dir) if args.log else None
         settings = bench_settings(base, run_id, artifacts)

@@ -72,8 +72,9 @@ def render(r: Mapping[str, Any]) -> str:
         f"  pipeline: {c['workers']} worker{'s' if c['workers'] != 1 else ''}, "
         f"{c['partitions']} partitions x 3 topics, batches of {c['batch_max']} / "
         f"{c['batch_within_s'] * 1000:.0f} ms, fetch wait {c['fetch_max_wait_ms']} ms",
-        f"  backlog: {b['source']}: {_n(b['events'])} events of {_n(b['shoppers'])} shoppers, "
-        f"{b['order']}; published in {b['publish_s']:.1f} s ({_n(b['publish_per_s'])}/s)",
+        f"  backlog: {b['source']}",
+        f"           {_n(b['events'])} events of {_n(b['shoppers'])} shoppers, {b['order']}, "
+        f"published at {_n(b['publish_per_s'])}/s",
         "",
         "drain (first answer -> every shopper's answer reflects their last event)",
     ]
@@ -90,16 +91,16 @@ def render(r: Mapping[str, Any]) -> str:
         lines.append(
             f"  pipeline: {_n(d.get('events_per_rescore'), 1)} events per rescore, "
             f"{_n(d.get('batches'))} batches (mean {_n(d.get('mean_batch'))} events)"
-            + (f", group generation {gen}" if gen is not None else "")
+            + (f", {gen - 1} rebalance{'s' if gen != 2 else ''}" if gen else "")
         )
     f = r.get("freshness")
     if f:
         lines += [
             "",
             f"freshness: {_n(f['events'])} events paced at {_n(f['rate'])}/s "
-            f"(sent at {_n(f['sent_per_s'])}/s), send -> answer in Redis",
-            f"  {_pcts(f['delay_ms'], 'ms')}  ({_n(f['answered'])} answered, "
-            f"{_n(f.get('events_per_rescore'), 1)} events per rescore)",
+            f"(sent at {_n(f['sent_per_s'])}/s); send -> answer in Redis:",
+            f"  {_pcts(f['delay_ms'], 'ms')}; {_n(f.get('events_per_rescore'), 1)} events "
+            "per rescore",
         ]
         drained = (d or {}).get("events_per_s")
         if drained and f["rate"] > drained:

@@ -86,33 +86,44 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--search-rate",
         type=fraction,
         default=0.3,
+        metavar="R",
         help="synthetic searches per cart add (default 0.3)",
     )
     data.add_argument(
-        "--seed", type=non_negative_int, default=0, help="random seed (searches, readers)"
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="random seed of the searches and the readers (default 0)",
     )
     data.add_argument(
         "--grouped",
         action="store_true",
         help="publish shopper by shopper (default: shoppers interleaved, as in a store)",
     )
-    p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--workers", type=positive_int, default=1, metavar="N", help="worker processes (default 1)"
+    )
     p.add_argument(
         "--rate",
         type=positive_float,
         default=2000.0,
-        help="events/s of the paced phase (default 2000)",
+        metavar="N",
+        help="events/s of the paced phase (default 2000; above the drain rate the delays "
+        "are the queue growing)",
     )
     p.add_argument(
         "--seconds",
         type=positive_float,
         default=20.0,
-        help="length of the paced phase (default 20)",
+        metavar="S",
+        help="length of the paced phase in seconds (default 20)",
     )
     p.add_argument(
         "--readers",
         type=positive_int,
         default=4,
+        metavar="N",
         help="reader threads during the paced phase (default 4)",
     )
     p.add_argument(

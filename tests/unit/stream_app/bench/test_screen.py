@@ -84,14 +84,15 @@ def _results(**changes: Any) -> dict[str, Any]:
 def test_the_screen_has_every_phase_on_one_screen() -> None:
     text = render(_results())
     assert len(text.splitlines()) <= 30
+    assert max(len(line) for line in text.splitlines()) <= 100
     flat = " ".join(text.split())  # columns are padded: compare words
     for needle in (
         "2 CPUs, load 3.24",
-        "55,000 events of 382 shoppers, shoppers interleaved",
+        "55,000 events of 382 shoppers, shoppers interleaved, published at 10,559/s",
         "pipeline 897 events/s 61.3 s 0.83 CPU s/1k ev",
         "floor: bare 128,722 events/s",
         "pipeline = 0.03x of it",
-        "2.1 events per rescore, 124 batches (mean 444 events)",
+        "2.1 events per rescore, 124 batches (mean 444 events), 0 rebalances",
         "40,000 events paced at 2,000/s",
         "p50 45.2 ms, p90 70.0 ms, p99 110 ms, max 300 ms",
         "serving.Reader p50 0.6 ms, p99 14.9 ms",

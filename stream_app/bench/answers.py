@@ -120,15 +120,24 @@ class DelayMatcher:
     (1, [40.0], 1)
     >>> m.answered(7, event_ts=200, updated_at=1_050), m.delays_ms, m.users()
     (1, [40.0, 40.0], [])
+    >>> m.answered_per_s(), m.tail_s()  # 2 events answered 50 ms after the first send
+    (40.0, 0.04)
     """
 
     def __init__(self) -> None:
         self.pending: dict[int, deque[tuple[int, float]]] = {}
         self.delays_ms: list[float] = []
+        self.first_sent_ms: float | None = None
+        self.last_sent_ms: float | None = None
+        self.last_answer_ms: int | None = None
+        """The latest ``updated_at`` of an answer that answered a paced event."""
 
     def sent(self, user: int, ts: int, wall_ms: float) -> None:
         """An event of ``user`` at ``ts`` was handed to the producer at ``wall_ms``."""
         self.pending.setdefault(user, deque()).append((ts, wall_ms))
+        if self.first_sent_ms is None:
+            self.first_sent_ms = wall_ms
+        self.last_sent_ms = wall_ms
 
     def answered(self, user: int, event_ts: int, updated_at: int) -> int:
         """An answer of ``user`` reflecting events up to ``event_ts`` was written at
@@ -139,7 +148,23 @@ class DelayMatcher:
             _, wall = queue.popleft()
             self.delays_ms.append(updated_at - wall)
             n += 1
+        if n and (self.last_answer_ms is None or updated_at > self.last_answer_ms):
+            self.last_answer_ms = updated_at
         return n
+
+    def answered_per_s(self) -> float | None:
+        """Events answered per second, from the first send to the last answer: below the
+        sending rate, the consumer did not keep up and the delays are mostly queueing."""
+        if self.first_sent_ms is None or self.last_answer_ms is None:
+            return None
+        seconds = (self.last_answer_ms - self.first_sent_ms) / 1000
+        return round(len(self.delays_ms) / seconds, 1) if seconds > 0 else None
+
+    def tail_s(self) -> float | None:
+        """Seconds from the last send to the last answer."""
+        if self.last_sent_ms is None or self.last_answer_ms is None:
+            return None
+        return round((self.last_answer_ms - self.last_sent_ms) / 1000, 3)
 
     def users(self) -> list[int]:
         """Shoppers with events still waiting for an answer."""

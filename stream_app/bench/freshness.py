@@ -92,6 +92,8 @@ def paced_phase(
         "sent_per_s": round(stats.rate, 1),
         "send_seconds": round(stats.seconds, 2),
         "answered": len(matcher.delays_ms),
+        "answered_per_s": matcher.answered_per_s(),
+        "last_send_to_last_answer_s": matcher.tail_s(),
         "unanswered": matcher.unmatched,
         "delay_ms": summary(matcher.delays_ms),
     }

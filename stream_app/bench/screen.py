@@ -97,16 +97,16 @@ def render(r: Mapping[str, Any]) -> str:
     if f:
         lines += [
             "",
-            f"freshness: {_n(f['events'])} events paced at {_n(f['rate'])}/s "
-            f"(sent at {_n(f['sent_per_s'])}/s); send -> answer in Redis:",
-            f"  {_pcts(f['delay_ms'], 'ms')}; {_n(f.get('events_per_rescore'), 1)} events "
-            "per rescore",
+            f"freshness: {_n(f['events'])} events paced at {_n(f['rate'])}/s (sent at "
+            f"{_n(f['sent_per_s'])}/s, answered at {_n(f.get('answered_per_s'))}/s)",
+            f"  send -> answer in Redis: {_pcts(f['delay_ms'], 'ms')}",
+            f"  {_n(f.get('events_per_rescore'), 1)} events per rescore; last answer "
+            f"{_seconds(f.get('last_send_to_last_answer_s'))} s after the last send",
         ]
-        drained = (d or {}).get("events_per_s")
-        if drained and f["rate"] > drained:
+        answered = f.get("answered_per_s")
+        if answered and answered < 0.95 * f["sent_per_s"]:
             lines.append(
-                f"  (paced above the drain rate, {_n(drained)}/s: the delays are mostly the "
-                "queue growing)"
+                "  (answers fell behind the pace: these delays are mostly the queue growing)"
             )
     rd = r.get("reads")
     if rd:

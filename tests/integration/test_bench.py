@@ -54,6 +54,7 @@ def test_bench_on_the_sample_reports_every_section_and_cleans_up(
     fresh = r["freshness"]
     assert fresh["events"] == fresh["answered"] == 400 and fresh["unanswered"] == 0
     assert set(fresh["delay_ms"]) == {"n", "p50", "p90", "p99", "max"}
+    assert fresh["answered_per_s"] > 0 and fresh["last_send_to_last_answer_s"] >= 0
     for kind in ("library", "http"):
         assert r["reads"][kind]["reads"] > 0 and r["reads"][kind]["errors"] == 0
         assert {"p50", "p99"} <= set(r["reads"][kind]["ms"])

@@ -54,6 +54,8 @@ def _results(**changes: Any) -> dict[str, Any]:
             "rate": 2000.0,
             "sent_per_s": 1999.0,
             "answered": 40_000,
+            "answered_per_s": 1_100.0,
+            "last_send_to_last_answer_s": 16.4,
             "unanswered": 0,
             "delay_ms": {"n": 40_000, "p50": 45.2, "p90": 70.0, "p99": 110.0, "max": 300.0},
             "events_per_rescore": 1.4,
@@ -93,8 +95,9 @@ def test_the_screen_has_every_phase_on_one_screen() -> None:
         "floor: bare 128,722 events/s",
         "pipeline = 0.03x of it",
         "2.1 events per rescore, 124 batches (mean 444 events), 0 rebalances",
-        "40,000 events paced at 2,000/s",
-        "p50 45.2 ms, p90 70.0 ms, p99 110 ms, max 300 ms",
+        "40,000 events paced at 2,000/s (sent at 1,999/s, answered at 1,100/s)",
+        "send -> answer in Redis: p50 45.2 ms, p90 70.0 ms, p99 110 ms, max 300 ms",
+        "1.4 events per rescore; last answer 16.4 s after the last send",
         "serving.Reader p50 0.6 ms, p99 14.9 ms",
         "10 errors (HTTP 503)",
         "0.83 worker CPU s per 1,000 events",
@@ -106,11 +109,11 @@ def test_the_screen_has_every_phase_on_one_screen() -> None:
     assert "INCOMPLETE" not in text
 
 
-def test_pacing_above_the_drain_rate_is_called_queueing() -> None:
-    assert "the delays are mostly the queue growing" in render(_results())
-    slow = _results()
-    slow["freshness"] = {**slow["freshness"], "rate": 200.0}
-    assert "queue growing" not in render(slow)
+def test_answers_falling_behind_the_pace_are_called_queueing() -> None:
+    assert "these delays are mostly the queue growing" in render(_results())
+    kept_up = _results()
+    kept_up["freshness"] = {**kept_up["freshness"], "answered_per_s": 1_990.0}
+    assert "queue growing" not in render(kept_up)
 
 
 def test_what_never_got_an_answer_is_said_last() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import redis
 from redis.exceptions import RedisError
 
-from schemas.errors import ConfigError, ServiceError
+from schemas.errors import ConfigError, InvalidData, ServiceError
 from schemas.events import Event
 from stream_app.bench import traffic
 from stream_app.bench.measures import (
@@ -74,8 +74,14 @@ def load_backlog(args: argparse.Namespace, settings: Settings) -> tuple[list[Eve
         from scorers import Artifacts
 
         events = list(LogReader(args.log))
+        try:
+            artifacts = Artifacts.load(settings.artifacts_dir)
+        except InvalidData as exc:
+            raise InvalidData(
+                f"{exc} (--artifacts or STREAM_APP_ARTIFACTS_DIR); run `stream-app build` first"
+            ) from exc
         _say(f"seeding {settings.reco_prefix}:* from the artifacts in {settings.artifacts_dir}")
-        seed_answers(Artifacts.load(settings.artifacts_dir), settings, progress=progress)
+        seed_answers(artifacts, settings, progress=progress)
         return events, f"{args.log.name}"
     catalog = load_catalog(args.catalog)
     orders = read_orders(args.orders)

@@ -163,6 +163,13 @@ def check_inputs(args: argparse.Namespace) -> None:
         raise ConfigError("give the backlog: --orders CSV --catalog DIR, or --log LOG.jsonl")
     if args.artifacts is not None and args.log is None:
         raise ConfigError("--artifacts goes with --log (with --orders the bench builds its own)")
+    for option, path, want_dir in (
+        ("--orders", args.orders, False),
+        ("--catalog", args.catalog, True),
+        ("--log", args.log, False),
+    ):
+        if path is not None and not (path.is_dir() if want_dir else path.is_file()):
+            raise ConfigError(f"{option} {path}: no such {'folder' if want_dir else 'file'}")
     if args.read_rate < 0:
         raise ConfigError(f"--read-rate must be 0 or more, got {args.read_rate:g}")
     if args.json is not None:

@@ -30,6 +30,8 @@ def test_help_explains_every_phase(capsys: pytest.CaptureFixture[str]) -> None:
         (["--orders", "o.csv"], "--orders needs --catalog"),
         (["--log", "l.jsonl", "--orders", "o.csv"], "give either --log or --orders"),
         (["--orders", "o.csv", "--catalog", "d", "--artifacts", "a"], "--artifacts goes with"),
+        (["--log", "/nonexistent/l.jsonl"], "--log /nonexistent/l.jsonl: no such file"),
+        (["--orders", str(FIXTURE / "orders.csv"), "--catalog", "/nonexistent"], "no such folder"),
     ],
 )
 def test_backlog_options_that_do_not_fit_are_one_line(

@@ -110,8 +110,9 @@ def render(r: Mapping[str, Any]) -> str:
             )
     rd = r.get("reads")
     if rd:
-        target = "unpaced" if not rd["target_per_s"] else f"{_n(rd['target_per_s'])} reads/s"
-        lines.append(f"reads meanwhile: {rd['readers']} readers, {target}")
+        target = "unpaced" if not rd["target_per_s"] else f"{_n(rd['target_per_s'])} reads/s asked"
+        done = sum((rd[k].get("per_s") or 0) for k in ("library", "http"))
+        lines.append(f"reads meanwhile: {rd['readers']} readers, {target}, {_n(done)}/s done")
         for kind, label in (("library", "serving.Reader"), ("http", "HTTP GET")):
             k = rd[kind]
             errors = f", {k['errors']} errors ({k['first_error']})" if k["errors"] else ""

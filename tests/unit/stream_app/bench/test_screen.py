@@ -63,9 +63,15 @@ def _results(**changes: Any) -> dict[str, Any]:
         "reads": {
             "readers": 4,
             "target_per_s": 200.0,
-            "library": {"reads": 2000, "ms": {"n": 2000, "p50": 0.6, "p99": 14.9}, "errors": 0},
+            "library": {
+                "reads": 2000,
+                "per_s": 100.0,
+                "ms": {"n": 2000, "p50": 0.6, "p99": 14.9},
+                "errors": 0,
+            },
             "http": {
                 "reads": 1990,
+                "per_s": 99.5,
                 "ms": {"n": 1990, "p50": 5.2, "p99": 341.0},
                 "errors": 10,
                 "first_error": "HTTP 503",
@@ -98,6 +104,7 @@ def test_the_screen_has_every_phase_on_one_screen() -> None:
         "40,000 events paced at 2,000/s (sent at 1,999/s, answered at 1,100/s)",
         "send -> answer in Redis: p50 45.2 ms, p90 70.0 ms, p99 110 ms, max 300 ms",
         "1.4 events per rescore; last answer 16.4 s after the last send",
+        "reads meanwhile: 4 readers, 200 reads/s asked, 200/s done",
         "serving.Reader p50 0.6 ms, p99 14.9 ms",
         "10 errors (HTTP 503)",
         "0.83 worker CPU s per 1,000 events",

@@ -30,6 +30,7 @@ COMMANDS = (
     "train",
     "demo",
     "chaos",
+    "bench",
     "schemas",
 )
 

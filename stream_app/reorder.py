@@ -144,7 +144,7 @@ class Buffered:
 
 
 _ENCODED: dict[Event, bytes] = {}
-_ENCODED_MAX = 200_000
+_ENCODED_MAX = 20_000
 
 
 def _encoded(event: Event) -> bytes:

@@ -1,6 +1,6 @@
 """A `stream-app worker` subprocess: started with given settings, awaited until it consumes.
 
-Used by ``stream-app demo``, the bench script and the integration tests. Readiness is
+Used by ``stream-app demo``, ``stream-app bench`` and the integration tests. Readiness is
 observed, not guessed: a probe checkout is produced and the worker is ready once the probe
 user's answer appears in Redis (partitions assigned, table recovered, sink working).
 """

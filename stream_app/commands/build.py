@@ -8,13 +8,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stream_app.commands._inputs import add_orders_and_catalog
 from stream_app.commands._numbers import non_negative_int
 from stream_app.commands._outputs import CREATES_PARENTS, check_output_dir
 from stream_app.settings import Settings
 
-__all__ = ["BuildSummary", "build_and_seed", "register", "run"]
+if TYPE_CHECKING:
+    from scorers import Artifacts
+
+__all__ = ["BuildSummary", "build_and_seed", "register", "run", "seed_answers"]
 
 DESCRIPTION = """\
 From historical orders (Instacart format) and the catalog, compute the batch artifacts the
@@ -75,16 +79,33 @@ def build_and_seed(
     progress: bool = True,
 ) -> BuildSummary:
     """Build and save the artifacts, then write the fallback + every known user's batch answer."""
-    from tqdm import tqdm
-
-    from scorers import LinearModel, batch_recommendation, build_artifacts, fallback
-    from stream_app.sinks import RedisSink
+    from scorers import LinearModel, build_artifacts
 
     started = time.monotonic()
     out = out_dir or settings.artifacts_dir
     model = LinearModel.load(settings.model_path) if settings.model_path else None
     artifacts = build_artifacts(orders, catalog, model)
     artifacts.save(out)
+    answers = seed_answers(artifacts, settings, progress=progress)
+    return BuildSummary(
+        users=len(artifacts.known_users()),
+        items=len(catalog),
+        orders=len(orders),
+        answers=answers,
+        seconds=time.monotonic() - started,
+        out_dir=Path(out),
+    )
+
+
+def seed_answers(artifacts: Artifacts, settings: Settings, *, progress: bool = True) -> int:
+    """Write the fallback and every known user's batch answer to Redis (unfenced, pipelined
+    ``CHUNK`` at a time); the number of user answers written. Also used by ``stream-app bench
+    --log``, which seeds its own key prefix from existing artifacts."""
+    from tqdm import tqdm
+
+    from scorers import batch_recommendation, fallback
+    from stream_app.sinks import RedisSink
+
     users = artifacts.known_users()
 
     async def seed() -> int:
@@ -105,15 +126,7 @@ def build_and_seed(
             await sink.close()
         return written
 
-    answers = asyncio.run(seed())
-    return BuildSummary(
-        users=len(users),
-        items=len(catalog),
-        orders=len(orders),
-        answers=answers,
-        seconds=time.monotonic() - started,
-        out_dir=Path(out),
-    )
+    return asyncio.run(seed())
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -115,6 +115,29 @@ class Settings:
     web_host: str = "127.0.0.1"
     log_level: str = "info"
 
+    def isolated(self, run: str, artifacts_dir: Path) -> Settings:
+        """These settings on a namespace of ``run``'s own (app id = consumer group, Redis key
+        prefix, the four topics) with its artifacts, and the fading-search timer off so that
+        answers depend on the events only: for benches and chaos runs beside real traffic.
+
+        >>> s = Settings().isolated("bench-x", Path("a"))
+        >>> s.app_id, s.reco_prefix, s.topic_dead_letters, s.decay_rescore_interval_s
+        ('bench-x', 'bench-x', 'bench-x-dead-letters', 0.0)
+        """
+        from dataclasses import replace
+
+        return replace(
+            self,
+            app_id=run,
+            reco_prefix=run,
+            artifacts_dir=artifacts_dir,
+            topic_cart_adds=f"{run}-cart-adds",
+            topic_searches=f"{run}-searches",
+            topic_checkouts=f"{run}-checkouts",
+            topic_dead_letters=f"{run}-dead-letters",
+            decay_rescore_interval_s=0.0,
+        )
+
     def instance_id(self) -> str | None:
         """The consumer's ``group.instance.id`` (None: dynamic membership).
 

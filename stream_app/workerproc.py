@@ -30,6 +30,7 @@ __all__ = [
     "WorkerProcess",
     "remove_run",
     "settings_env",
+    "stop_child",
     "stop_on_sigterm",
     "tied_popen",
 ]
@@ -165,20 +166,25 @@ class WorkerProcess:
 
     def stop(self, timeout_s: float = 20.0) -> int | None:
         """SIGTERM (then SIGKILL after ``timeout_s``); the exit code."""
-        code = None
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=timeout_s)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            code = self.proc.returncode
+        code = stop_child(self.proc, timeout_s)
         if self._log is not None:
             self._log.close()
             self._log = None
         return code
+
+
+def stop_child(proc: subprocess.Popen | None, timeout_s: float = 20.0) -> int | None:
+    """SIGTERM a child process, SIGKILL it after ``timeout_s``; its exit code (None: none)."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 def remove_run(settings: Settings, say=print) -> None:

@@ -53,17 +53,7 @@ def bench_settings(base: Settings, run_id: str, artifacts_dir: Path | None = Non
     >>> s.app_id, s.reco_prefix, s.topic_cart_adds, s.decay_rescore_interval_s
     ('bench-x', 'bench-x', 'bench-x-cart-adds', 0.0)
     """
-    return replace(
-        base,
-        app_id=run_id,
-        reco_prefix=run_id,
-        artifacts_dir=artifacts_dir or run_dir(base, run_id) / "artifacts",
-        topic_cart_adds=f"{run_id}-cart-adds",
-        topic_searches=f"{run_id}-searches",
-        topic_checkouts=f"{run_id}-checkouts",
-        topic_dead_letters=f"{run_id}-dead-letters",
-        decay_rescore_interval_s=0.0,
-    )
+    return base.isolated(run_id, artifacts_dir or run_dir(base, run_id) / "artifacts")
 
 
 def floor_config(settings: Settings, name: str) -> FloorConfig:

@@ -84,18 +84,7 @@ def run_settings(services: Settings, run: str, artifacts_dir: Path) -> Settings:
     >>> s.app_id, s.reco_prefix, s.topic_dead_letters, s.decay_rescore_interval_s
     ('chaos-1-kill', 'chaos-1-kill', 'chaos-1-kill-dead-letters', 0.0)
     """
-    return replace(
-        services,
-        app_id=run,
-        reco_prefix=run,
-        artifacts_dir=artifacts_dir,
-        topic_cart_adds=f"{run}-cart-adds",
-        topic_searches=f"{run}-searches",
-        topic_checkouts=f"{run}-checkouts",
-        topic_dead_letters=f"{run}-dead-letters",
-        decay_rescore_interval_s=0.0,
-        model_path=None,
-    )
+    return replace(services.isolated(run, artifacts_dir), model_path=None)
 
 
 def seed_answers(artifacts: Artifacts, settings: Settings) -> int:

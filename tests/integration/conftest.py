@@ -94,18 +94,7 @@ def pipeline_settings(live_services: Settings) -> Callable[..., Settings]:
     time-based retention: replayed events carry their 2017 timestamps)."""
 
     def make(run: str, artifacts_dir: Path, **overrides: Any) -> Settings:
-        fields: dict[str, Any] = {
-            "app_id": run,
-            "artifacts_dir": artifacts_dir,
-            "reco_prefix": run,
-            "topic_cart_adds": f"{run}-cart-adds",
-            "topic_searches": f"{run}-searches",
-            "topic_checkouts": f"{run}-checkouts",
-            "topic_dead_letters": f"{run}-dead-letters",
-            "partitions": 4,
-            "decay_rescore_interval_s": 0.0,
-        }
-        settings = replace(live_services, **{**fields, **overrides})
+        settings = replace(live_services.isolated(run, artifacts_dir), partitions=4, **overrides)
         provision_topics(settings)
         return settings
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -18,7 +17,7 @@ import redis.asyncio as aioredis
 from schemas.recommendation import reco_key
 from stream_app.bench.procfs import process_cpu_s
 from stream_app.sinks import wall_ms
-from stream_app.workerproc import tied_popen
+from stream_app.workerproc import stop_child, tied_popen
 
 __all__ = [
     "FloorConfig",
@@ -192,16 +191,7 @@ class FloorProcess:
 
     def stop(self, timeout_s: float = 20.0) -> int | None:
         """SIGTERM (SIGKILL after ``timeout_s``); the exit code."""
-        code = None
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=timeout_s)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            code = self.proc.returncode
+        code = stop_child(self.proc, timeout_s)
         if self._log is not None:
             self._log.close()
             self._log = None

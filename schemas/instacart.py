@@ -1,19 +1,33 @@
 """Instacart order files and their conversion into a shopper event stream.
 
-An orders file (``orders_dev.csv`` format) has one row per product in an order::
+Orders come in one of two forms. A merged orders file (``orders_dev.csv`` format) has one row
+per product in an order::
 
     order_id,user_id,order_number,order_dow,order_hour_of_day,days_since_prior_order,
     product_id,add_to_cart_order,reordered
 
-:func:`read_orders` groups the rows into :class:`Order` records (products in
-``add_to_cart_order`` order) and validates the file; :class:`~schemas.errors.InvalidData` names
-``file:line``. Columns may come in any order; ``reordered`` and unknown extra columns are ignored.
+The public release ("Instacart Market Basket Analysis", ``instacart_2017_05_01``) is a folder
+that splits the same data over two kinds of file (:data:`RELEASE_FILES`)::
+
+    orders.csv                  order_id,user_id,eval_set,order_number,order_dow,
+                                order_hour_of_day,days_since_prior_order
+    order_products__prior.csv   order_id,product_id,add_to_cart_order,reordered
+    order_products__train.csv   (same columns; eval_set prior / train in orders.csv)
+
+:func:`read_orders` takes either (a folder is read as the release, :func:`read_release`), groups
+the rows into :class:`Order` records (products in ``add_to_cart_order`` order) and validates the
+files; :class:`~schemas.errors.InvalidData` names ``file:line``. Columns may come in any order;
+``reordered`` and unknown extra columns are ignored. A release folder gives exactly the orders of
+the merged file of the same orders: the ``test`` orders (no products in the release) and any
+order without a product row are left out, as a merged file cannot hold them.
 Rules: every id and ``order_number`` / ``add_to_cart_order`` is a positive integer;
 ``order_dow`` is 0-6, ``order_hour_of_day`` 0-23; ``days_since_prior_order`` is a non-negative
 integer (``"7.0"`` is accepted), and may be empty **only when** ``order_number`` is 1; all rows
 of an order agree on its user, number, day, hour and gap; a cart position appears once per order;
-a user's ``order_number`` appears once. Gaps in ``order_number`` (a file holding only part of a
-history) are accepted: the first order present starts the user's clock.
+a user's ``order_number`` appears once. In a release folder, ``eval_set`` is ``prior``, ``train``
+or ``test``, an ``order_id`` appears once in ``orders.csv``, and every product row's order is in
+``orders.csv`` with the ``eval_set`` of its file. Gaps in ``order_number`` (a file holding only
+part of a history) are accepted: the first order present starts the user's clock.
 
 Time synthesis (:func:`orders_to_events`), deterministic, all times epoch milliseconds UTC:
 
@@ -45,7 +59,7 @@ from dataclasses import dataclass
 from itertools import groupby, pairwise
 from pathlib import Path
 
-from schemas.catalog import Catalog
+from schemas.catalog import AISLES_FILE, DEPARTMENTS_FILE, PRODUCTS_FILE, Catalog
 from schemas.errors import ConfigError, InvalidData
 from schemas.events import CartAdd, Checkout, Event, Search
 from schemas.queries import search_query_for
@@ -56,10 +70,15 @@ __all__ = [
     "CHECKOUT_DELAY_MS",
     "ORDER_COLUMNS",
     "PUSH_MS",
+    "RELEASE_FILES",
+    "RELEASE_ORDERS_COLUMNS",
+    "RELEASE_PRODUCTS_COLUMNS",
     "SEARCH_LEAD_MS",
     "Order",
+    "check_release_folder",
     "orders_to_events",
     "read_orders",
+    "read_release",
     "split_test_orders",
 ]
 
@@ -88,6 +107,25 @@ ORDER_COLUMNS = (
 )
 """Columns :func:`read_orders` needs (``reordered`` and extra columns are ignored)."""
 
+ORDERS_FILE = "orders.csv"
+PRIOR_FILE = "order_products__prior.csv"
+TRAIN_FILE = "order_products__train.csv"
+RELEASE_FILES = (ORDERS_FILE, PRIOR_FILE, TRAIN_FILE, PRODUCTS_FILE, AISLES_FILE, DEPARTMENTS_FILE)
+"""The files of a folder in the public release's layout (the last three are the catalog)."""
+RELEASE_ORDERS_COLUMNS = (
+    "order_id",
+    "user_id",
+    "eval_set",
+    "order_number",
+    "order_dow",
+    "order_hour_of_day",
+    "days_since_prior_order",
+)
+"""Columns of the release's ``orders.csv`` (one row per order)."""
+RELEASE_PRODUCTS_COLUMNS = ("order_id", "product_id", "add_to_cart_order")
+"""Columns the release's ``order_products__*.csv`` need (``reordered`` is ignored)."""
+_EVAL_SETS = {"prior": "prior", "train": "train", "test": "test"}
+
 
 @dataclass(frozen=True, slots=True)
 class Order:
@@ -114,12 +152,20 @@ def _days(text: str) -> int | None:
         return int(value)
 
 
-def _explain_bad_row(where: str, row: list[str], cols: dict[str, int], width: int) -> None:
-    """Raise :class:`InvalidData` saying what is wrong with an orders row."""
+def _explain_bad_row(
+    where: str,
+    row: list[str],
+    cols: dict[str, int],
+    width: int,
+    columns: Sequence[str] = ORDER_COLUMNS,
+) -> None:
+    """Raise :class:`InvalidData` saying what is wrong with a row of an orders file."""
     if len(row) != width:
         raise InvalidData(f"{where}: expected {width} fields, got {len(row)}")
     limits = {"order_dow": (0, 6), "order_hour_of_day": (0, 23)}
-    for name in ORDER_COLUMNS:
+    for name in columns:
+        if name == "eval_set":
+            continue  # text, checked by the caller
         text = row[cols[name]]
         if name == "days_since_prior_order":
             try:
@@ -142,7 +188,12 @@ def _explain_bad_row(where: str, row: list[str], cols: dict[str, int], width: in
     raise InvalidData(f"{where}: bad row")  # pragma: no cover - the fast path agreed it was bad
 
 
-def _open_rows(path: Path) -> Iterator[tuple[int, list[str], dict[str, int], int]]:
+def _open_rows(
+    path: Path, columns: Sequence[str] = ORDER_COLUMNS, extra: str = ",reordered"
+) -> Iterator[tuple[int, list[str], dict[str, int], int]]:
+    """``(line, fields, column index, header width)`` of every data row of a CSV file after
+    checking that its header has ``columns`` (in any order; ``extra`` completes the expected
+    header in the message). One stream over the file: rows are never held."""
     try:
         with path.open(encoding="utf-8", newline="") as fh:
             reader = csv.reader(fh)
@@ -150,13 +201,13 @@ def _open_rows(path: Path) -> Iterator[tuple[int, list[str], dict[str, int], int
             if header is None:
                 raise InvalidData(f"{path}:1: empty file, expected an orders header")
             names = [h.strip().lstrip("\ufeff") for h in header]
-            missing = [c for c in ORDER_COLUMNS if c not in names]
+            missing = [c for c in columns if c not in names]
             if missing:
                 raise InvalidData(
                     f"{path}:1: wrong header, missing column(s) {', '.join(missing)} "
-                    f"(expected {','.join(ORDER_COLUMNS)},reordered)"
+                    f"(expected {','.join(columns)}{extra})"
                 )
-            cols = {c: names.index(c) for c in ORDER_COLUMNS}
+            cols = {c: names.index(c) for c in columns}
             for row in reader:
                 if row:
                     yield reader.line_num, row, cols, len(names)
@@ -169,7 +220,8 @@ def _open_rows(path: Path) -> Iterator[tuple[int, list[str], dict[str, int], int
 
 
 def read_orders(path: Path) -> list[Order]:
-    """Read and validate an orders CSV; orders sorted by ``(user_id, order_number)``.
+    """Read and validate an orders CSV, or a release folder (:func:`read_release`); orders
+    sorted by ``(user_id, order_number)``.
 
     Raises :class:`InvalidData` naming ``file:line`` (rules in the module docstring).
 
@@ -189,6 +241,8 @@ def read_orders(path: Path) -> list[Order]:
     schemas.errors.InvalidData: ...orders.csv:5: order_hour_of_day must be between 0 and 23, got 25
     """
     path = Path(path)
+    if path.is_dir():
+        return read_release(path)
     # order_id -> [meta tuple, first line, {position: product_id}]
     orders: dict[int, tuple[tuple[int, int, int, int, int | None], int, dict[int, int]]] = {}
     idx: tuple[int, ...] | None = None
@@ -245,6 +299,192 @@ def read_orders(path: Path) -> list[Order]:
             raise InvalidData(
                 f"{path}:{orders[b.order_id][1]}: user {b.user_id} has order_number "
                 f"{b.order_number} twice (orders {a.order_id} and {b.order_id})"
+            )
+    return out
+
+
+def check_release_folder(folder: Path, *, catalog: bool = True) -> None:
+    """Fail unless ``folder`` holds the order files of the public release (and, with
+    ``catalog``, its catalog files too), naming every missing file at once.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "orders.csv").write_text("")
+    >>> check_release_folder(d)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    schemas.errors.InvalidData: ...: not an Instacart release folder: missing order_prod...
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InvalidData(f"{folder}: not a folder (expected the Instacart release's files)")
+    wanted = RELEASE_FILES if catalog else RELEASE_FILES[:3]
+    missing = [name for name in wanted if not (folder / name).is_file()]
+    if missing:
+        raise InvalidData(
+            f"{folder}: not an Instacart release folder: missing {', '.join(missing)} "
+            f"(expected {', '.join(wanted)})"
+        )
+
+
+_OrderMeta = tuple[int, int, int, int, "int | None", str]
+"""``(user_id, order_number, order_dow, order_hour_of_day, days_since_prior_order, eval_set)``."""
+
+
+def _read_release_orders(path: Path) -> dict[int, _OrderMeta]:
+    """``orders.csv`` of the release: ``{order_id: meta}``, every row validated."""
+    meta: dict[int, _OrderMeta] = {}
+    idx: tuple[int, ...] | None = None
+    for line, row, cols, width in _open_rows(path, RELEASE_ORDERS_COLUMNS, extra=""):
+        if idx is None:
+            idx = tuple(cols[c] for c in RELEASE_ORDERS_COLUMNS)
+        i_oid, i_user, i_set, i_number, i_dow, i_hour, i_days = idx
+        try:
+            if len(row) != width:
+                raise ValueError
+            oid = int(row[i_oid])
+            user = int(row[i_user])
+            number = int(row[i_number])
+            dow = int(row[i_dow])
+            hour = int(row[i_hour])
+            days = _days(row[i_days])
+            ok = (
+                oid > 0 and user > 0 and number > 0 and 0 <= dow <= 6 and 0 <= hour <= 23
+                and (days is None or days >= 0)
+            )  # fmt: skip
+        except ValueError:
+            ok = False
+        where = f"{path}:{line}"
+        if not ok:
+            _explain_bad_row(where, row, cols, width, RELEASE_ORDERS_COLUMNS)
+        eval_set = _EVAL_SETS.get(row[i_set])
+        if eval_set is None:
+            raise InvalidData(f"{where}: eval_set must be prior, train or test, got {row[i_set]!r}")
+        if days is None and number != 1:
+            raise InvalidData(
+                f"{where}: days_since_prior_order is empty but order_number is {number} "
+                "(only a first order may leave it empty)"
+            )
+        if oid in meta:
+            raise InvalidData(f"{where}: order_id {oid} appears twice")
+        meta[oid] = (user, number, dow, hour, days, eval_set)
+    return meta
+
+
+def _read_release_products(
+    path: Path,
+    eval_set: str,
+    meta: dict[int, _OrderMeta],
+    out: dict[int, tuple[int, ...]],
+    pids: dict[int, int],
+) -> None:
+    """Stream an ``order_products__*.csv`` into ``out`` (``{order_id: product ids by cart
+    position}``). Rows are grouped while an order's rows are contiguous (as in the release,
+    sorted by order_id); an order met again later is reopened, so any row order works.
+    ``pids`` interns product ids: 32M rows share ~50k int objects."""
+    orders_file = path.with_name(ORDERS_FILE)
+    irregular: dict[int, tuple[int, ...]] = {}  # cart positions of orders not exactly 1..n
+    group: dict[int, int] = {}
+    current: int | None = None
+
+    def close() -> None:
+        positions = sorted(group)
+        out[current] = tuple(group[p] for p in positions)  # type: ignore[index]
+        if positions[-1] != len(positions):
+            irregular[current] = tuple(positions)  # type: ignore[index]
+
+    idx: tuple[int, ...] | None = None
+    for line, row, cols, width in _open_rows(path, RELEASE_PRODUCTS_COLUMNS):
+        if idx is None:
+            idx = tuple(cols[c] for c in RELEASE_PRODUCTS_COLUMNS)
+        i_oid, i_pid, i_pos = idx
+        try:
+            if len(row) != width:
+                raise ValueError
+            oid = int(row[i_oid])
+            pid = int(row[i_pid])
+            pos = int(row[i_pos])
+            ok = oid > 0 and pid > 0 and pos > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            _explain_bad_row(f"{path}:{line}", row, cols, width, RELEASE_PRODUCTS_COLUMNS)
+        if oid != current:
+            if current is not None:
+                close()
+            order = meta.get(oid)
+            if order is None:
+                raise InvalidData(f"{path}:{line}: order {oid} is not in {orders_file}")
+            if order[5] != eval_set:
+                raise InvalidData(
+                    f"{path}:{line}: order {oid} is a {order[5]!r} order in {orders_file}, "
+                    f"expected {eval_set!r} in this file"
+                )
+            current = oid
+            before = out.get(oid)
+            if before is None:
+                group = {}
+            else:  # the order's rows are not contiguous: carry on where it stopped
+                positions = irregular.pop(oid, None) or range(1, len(before) + 1)
+                group = dict(zip(positions, before, strict=True))
+        if pos in group:
+            raise InvalidData(f"{path}:{line}: order {oid} has add_to_cart_order {pos} twice")
+        group[pos] = pids.setdefault(pid, pid)
+    if current is not None:
+        close()
+
+
+def _line_of(path: Path, order_id: int) -> int | str:
+    """The line of ``order_id`` in a release ``orders.csv`` (for an error message only)."""
+    for line, row, cols, _width in _open_rows(path, RELEASE_ORDERS_COLUMNS, extra=""):
+        if row[cols["order_id"]].strip() == str(order_id):
+            return line
+    return "?"  # pragma: no cover - the order came from this file
+
+
+def read_release(folder: Path) -> list[Order]:
+    """Read the orders of a folder in the public release's layout (module docstring); orders
+    sorted by ``(user_id, order_number)``, equal to :func:`read_orders` of the merged file of
+    the same orders.
+
+    The large ``order_products__prior.csv`` (32M rows in the full release) is streamed row by
+    row; what is kept is one tuple of product ids per order. Raises :class:`InvalidData` naming
+    ``file:line``, or the missing files of an incomplete folder.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "orders.csv").write_text(
+    ...     "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,"
+    ...     "days_since_prior_order\\n10,7,prior,1,0,08,\\n11,7,train,2,3,09,5.0\\n"
+    ...     "12,7,test,3,1,10,2.0\\n")
+    >>> _ = (d / "order_products__prior.csv").write_text(
+    ...     "order_id,product_id,add_to_cart_order,reordered\\n10,196,1,0\\n")
+    >>> _ = (d / "order_products__train.csv").write_text(
+    ...     "order_id,product_id,add_to_cart_order,reordered\\n11,196,2,1\\n11,12,1,0\\n")
+    >>> [(o.order_id, o.order_number, o.days_since_prior_order, o.product_ids)
+    ...  for o in read_release(d)]
+    [(10, 1, None, (196,)), (11, 2, 5, (12, 196))]
+    """
+    folder = Path(folder)
+    check_release_folder(folder, catalog=False)
+    orders_path = folder / ORDERS_FILE
+    meta = _read_release_orders(orders_path)
+    products: dict[int, tuple[int, ...]] = {}
+    pids: dict[int, int] = {}
+    _read_release_products(folder / PRIOR_FILE, "prior", meta, products, pids)
+    _read_release_products(folder / TRAIN_FILE, "train", meta, products, pids)
+    if not products:
+        raise InvalidData(f"{folder}: no orders (no product rows in {PRIOR_FILE}, {TRAIN_FILE})")
+    out: list[Order] = []
+    for oid in list(products):
+        user, number, dow, hour, days, _set = meta[oid]
+        out.append(Order(oid, user, number, dow, hour, days, products.pop(oid)))
+    out.sort(key=lambda o: (o.user_id, o.order_number))
+    for a, b in pairwise(out):
+        if a.user_id == b.user_id and a.order_number == b.order_number:
+            raise InvalidData(
+                f"{orders_path}:{_line_of(orders_path, b.order_id)}: user {b.user_id} has "
+                f"order_number {b.order_number} twice (orders {a.order_id} and {b.order_id})"
             )
     return out
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from schemas.errors import ConfigError
+from stream_app.commands._inputs import CATALOG_HELP, ORDERS_HELP, resolve_inputs
 from stream_app.commands._numbers import (
     fraction,
     non_negative_int,
@@ -58,11 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    data = p.add_argument_group("backlog (--orders and --catalog, or --log)")
-    data.add_argument("--orders", type=Path, metavar="CSV", help="orders file (Instacart format)")
-    data.add_argument(
-        "--catalog", type=Path, metavar="DIR", help="folder with products, aisles, departments"
-    )
+    data = p.add_argument_group("backlog (--orders [--catalog], or --log)")
+    data.add_argument("--orders", type=Path, metavar="PATH", help=ORDERS_HELP)
+    data.add_argument("--catalog", type=Path, metavar="DIR", help=CATALOG_HELP)
     data.add_argument(
         "--log",
         type=Path,
@@ -146,31 +145,36 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def check_inputs(args: argparse.Namespace) -> None:
-    """The backlog options make sense together; output paths are writable (before any work).
+    """The backlog options make sense together (a release folder as --orders is also the
+    default --catalog); output paths are writable (before any work).
 
     >>> ns = argparse.Namespace(orders=Path("o.csv"), catalog=None, log=None, artifacts=None,
     ...                         read_rate=0.0, json=None)
-    >>> check_inputs(ns)
+    >>> check_inputs(ns)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    schemas.errors.ConfigError: --orders needs --catalog (the folder with products.csv)
+    schemas.errors.ConfigError: --orders needs --catalog (the folder with products.csv) unless ...
     """
     if args.log is not None:
         if args.orders is not None or args.catalog is not None:
             raise ConfigError("give either --log or --orders with --catalog, not both")
-    elif args.orders is None or args.catalog is None:
-        if args.orders is not None:
-            raise ConfigError("--orders needs --catalog (the folder with products.csv)")
-        raise ConfigError("give the backlog: --orders CSV --catalog DIR, or --log LOG.jsonl")
+    elif args.orders is None:
+        if args.catalog is not None:
+            raise ConfigError("--catalog goes with --orders")
+        raise ConfigError("give the backlog: --orders PATH [--catalog DIR], or --log LOG.jsonl")
+    elif args.catalog is None and not args.orders.is_dir():
+        raise ConfigError(
+            "--orders needs --catalog (the folder with products.csv) unless it is a release folder"
+        )
     if args.artifacts is not None and args.log is None:
         raise ConfigError("--artifacts goes with --log (with --orders the bench builds its own)")
-    for option, path, want_dir in (
-        ("--orders", args.orders, False),
-        ("--catalog", args.catalog, True),
-        ("--log", args.log, False),
-    ):
+    if args.orders is not None and not args.orders.exists():
+        raise ConfigError(f"--orders {args.orders}: no such file or folder")
+    for option, path, want_dir in (("--catalog", args.catalog, True), ("--log", args.log, False)):
         if path is not None and not (path.is_dir() if want_dir else path.is_file()):
             raise ConfigError(f"{option} {path}: no such {'folder' if want_dir else 'file'}")
+    if args.orders is not None:
+        resolve_inputs(args)
     if args.read_rate < 0:
         raise ConfigError(f"--read-rate must be 0 or more, got {args.read_rate:g}")
     if args.json is not None:

@@ -1,4 +1,4 @@
-"""`stream-app build --orders CSV --catalog DIR`: batch artifacts + seeded answers in Redis."""
+"""`stream-app build --orders PATH [--catalog DIR]`: batch artifacts + seeded answers in Redis."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stream_app.commands._inputs import add_orders_and_catalog
+from stream_app.commands._inputs import add_orders_and_catalog, resolve_inputs
 from stream_app.commands._numbers import non_negative_int
 from stream_app.commands._outputs import CREATES_PARENTS, check_output_dir
 from stream_app.settings import Settings
@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 __all__ = ["BuildSummary", "build_and_seed", "register", "run", "seed_answers"]
 
 DESCRIPTION = """\
-From historical orders (Instacart format) and the catalog, compute the batch artifacts the
-worker loads (popularity, co-occurrence, search index, each known user's seeded state, model)
-and write them to --out (default STREAM_APP_ARTIFACTS_DIR). Then write the global fallback and a
+From historical orders (Instacart: a merged orders CSV or a folder of the public release, see
+--orders) and the catalog, compute the batch artifacts the worker loads (popularity,
+co-occurrence, search index, each known user's seeded state, model) and write them to --out
+(default STREAM_APP_ARTIFACTS_DIR). Then write the global fallback and a
 context-free (batch) answer for every known user to Redis, in pipelined batches, so a known
 user has a personalised answer before any event."""
 
@@ -134,6 +135,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.catalog import load_catalog
     from schemas.instacart import read_orders, split_test_orders
 
+    resolve_inputs(args)
     check_output_dir(
         args.out or settings.artifacts_dir, "--out" if args.out else "STREAM_APP_ARTIFACTS_DIR"
     )

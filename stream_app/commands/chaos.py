@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from schemas.errors import StreamAppError
-from stream_app.commands._inputs import add_orders_and_catalog
+from stream_app.commands._inputs import add_orders_and_catalog, resolve_inputs
 from stream_app.commands._numbers import fraction, positive_float, positive_int
 from stream_app.commands._outputs import CREATES_PARENTS, check_output_file
 from stream_app.settings import Settings
@@ -162,6 +162,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from stream_app.chaos.table import LEGEND
     from stream_app.workerproc import stop_on_sigterm
 
+    resolve_inputs(args)
     if args.json:
         check_output_file(args.json, "--json")
     stop_on_sigterm()  # a terminated run still stops its services and workers (finally below)

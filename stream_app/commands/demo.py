@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from schemas.errors import ConfigError
+from stream_app.commands._inputs import ORDERS_HELP, resolve_inputs
 from stream_app.commands._numbers import fraction, positive_int
 from stream_app.settings import Settings
 
@@ -44,15 +45,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--orders",
         type=Path,
         default=FIXTURE / "orders.csv",
-        metavar="CSV",
-        help="orders file in Instacart format (default: the bundled 25-user sample)",
+        metavar="PATH",
+        help=f"{ORDERS_HELP} (default: the bundled 25-user sample)",
     )
     p.add_argument(
         "--catalog",
         type=Path,
-        default=FIXTURE,
+        default=None,
         metavar="DIR",
-        help="folder with products.csv, aisles.csv, departments.csv (default: the bundled one)",
+        help="folder with products.csv, aisles.csv, departments.csv (default: --orders when it "
+        "is a release folder, else the bundled one)",
     )
     p.add_argument(
         "--users", type=positive_int, default=3, help="how many users to show (default 3)"
@@ -125,6 +127,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from stream_app.serving import Reader
     from stream_app.workerproc import WorkerProcess, remove_run, stop_on_sigterm
 
+    if args.catalog is None and not args.orders.is_dir():
+        args.catalog = FIXTURE
+    resolve_inputs(args)
     stop_on_sigterm()  # a terminated demo still stops its worker (finally below)
 
     base = settings

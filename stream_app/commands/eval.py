@@ -1,4 +1,4 @@
-"""`stream-app eval`: prequential evaluation of every method on an Instacart orders file."""
+"""`stream-app eval`: prequential evaluation of every method on Instacart orders."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from schemas.instacart import read_orders, split_test_orders
 from scorers.artifacts import build_artifacts
 from scorers.evaluation.summary import LIFT_BASELINE
 from scorers.model import DEFAULT_MODEL_PATH, LinearModel, default_model
-from stream_app.commands._inputs import add_orders_and_catalog
+from stream_app.commands._inputs import add_orders_and_catalog, resolve_inputs
 from stream_app.commands._numbers import fraction, positive_int
 from stream_app.commands._outputs import CREATES_PARENTS, check_output_dir, check_output_file
 from stream_app.settings import Settings
@@ -195,6 +195,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the evaluation, print the table, write --json / --report."""
     from scorers.evaluation.run import evaluate
 
+    resolve_inputs(args)
     if args.json:
         check_output_file(args.json, "--json")
     if args.report:

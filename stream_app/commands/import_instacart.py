@@ -1,4 +1,4 @@
-"""`stream-app import-instacart`: turn an Instacart orders file into a replayable event log."""
+"""`stream-app import-instacart`: turn Instacart orders into a replayable event log."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from schemas.catalog import load_catalog
 from schemas.errors import InvalidData
 from schemas.events import Event, Search, encode
 from schemas.instacart import Order, orders_to_events, read_orders, split_test_orders
-from stream_app.commands._inputs import add_orders_and_catalog
+from stream_app.commands._inputs import add_orders_and_catalog, resolve_inputs
 from stream_app.commands._numbers import fraction, non_negative_int, positive_int
 from stream_app.commands._outputs import add_event_log_out, check_output_file
 from stream_app.replay import recent_events
@@ -25,7 +25,8 @@ from stream_app.settings import Settings
 __all__ = ["register", "run", "summarize"]
 
 DESCRIPTION = """\
-Convert an Instacart orders CSV (orders_dev.csv format) into a JSON-lines event log that
+Convert Instacart orders (a merged orders CSV in orders_dev.csv format, or a folder of the
+public release: see --orders) into a JSON-lines event log that
 `stream-app replay` publishes and `stream-app eval` reads. Each order becomes one cart_add per
 product (in add_to_cart_order order, 30 s apart) and one checkout 60 s after the last add.
 Times are synthesised from order_dow, order_hour_of_day and days_since_prior_order (day 0 is
@@ -112,6 +113,7 @@ def summarize(orders: list[Order], events: list[Event]) -> str:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Read the catalog and orders, convert, write the log, print a summary."""
+    resolve_inputs(args)
     check_output_file(args.out, "--out")
     t0 = time.perf_counter()
     catalog = load_catalog(args.catalog)

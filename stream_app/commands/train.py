@@ -9,7 +9,7 @@ from pathlib import Path
 
 from schemas.catalog import load_catalog
 from schemas.instacart import read_orders, split_test_orders
-from stream_app.commands._inputs import add_orders_and_catalog
+from stream_app.commands._inputs import add_orders_and_catalog, resolve_inputs
 from stream_app.commands._numbers import fraction, non_negative_int, positive_int
 from stream_app.commands._outputs import CREATES_PARENTS, check_output_file
 from stream_app.settings import Settings
@@ -85,6 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Train and write the model file."""
+    resolve_inputs(args)
     check_output_file(args.out, "--out")
     from scorers.learn import train_model  # river is slow to import: only when training
 

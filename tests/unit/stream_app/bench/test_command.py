@@ -26,8 +26,11 @@ def test_help_explains_every_phase(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "give the backlog: --orders CSV --catalog DIR, or --log LOG.jsonl"),
+        ([], "give the backlog: --orders PATH [--catalog DIR], or --log LOG.jsonl"),
         (["--orders", "o.csv"], "--orders needs --catalog"),
+        (["--catalog", "d"], "--catalog goes with --orders"),
+        (["--orders", "/nonexistent/o.csv", "--catalog", "d"], "no such file or folder"),
+        (["--orders", str(FIXTURE)], "release folder: missing order_products__prior.csv, order_"),
         (["--log", "l.jsonl", "--orders", "o.csv"], "give either --log or --orders"),
         (["--orders", "o.csv", "--catalog", "d", "--artifacts", "a"], "--artifacts goes with"),
         (["--log", "/nonexistent/l.jsonl"], "--log /nonexistent/l.jsonl: no such file"),

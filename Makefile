@@ -1,15 +1,18 @@
 # Two commands do everything on a fresh machine (Python 3.11, Java 17, Maven, root for apt):
 #   make demo   - set up, start Kafka + Redis, run the main job
-#   make test   - set up, start Kafka + Redis, ruff + the whole pytest suite
+#   make test   - set up, start Kafka + Redis, ruff + the whole pytest suite (Python 3.11), then
+#                 the unit tests under every other supported Python the machine has
 # Services stay up between runs (`make down` stops what `services up` started).
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
+# the other supported versions: unit tests + doctests, each in .venv-X.Y (`make unit-pythons`)
+EXTRA_PYTHONS ?= 3.12 3.13
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup services test lint demo down status
+.PHONY: setup services test lint demo down status unit-pythons
 
 setup: $(STAMP)
 
@@ -35,6 +38,12 @@ lint: setup
 
 test: setup services lint
 	$(BIN)/pytest
+	.ci/unit-pythons $(EXTRA_PYTHONS)
+
+# unit tests under each of EXTRA_PYTHONS found on the machine (a missing one is skipped with a
+# notice, a failing one fails); no services needed
+unit-pythons:
+	.ci/unit-pythons $(EXTRA_PYTHONS)
 
 # the main job: build from the bundled sample, start a worker, replay the last orders, show the
 # answers before / during / after (stream-app demo --help)

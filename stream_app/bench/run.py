@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,8 @@ def _phases(
     from stream_app.bench.workers import Workers
     from stream_app.replay import Pace, publish
     from stream_app.services import provision_topics
+    from stream_app.services.procs import free_port
+    from stream_app.workerproc import ServeProcess
 
     progress = not args.no_progress
     logs = run_dir(settings, settings.app_id)
@@ -198,6 +201,7 @@ def _phases(
     _say(f"pipeline: starting {args.workers} worker(s) on the backlog (logs in {logs})")
     workers = Workers(settings, args.workers, logs).start()
     readers: Readers | None = None
+    server: ServeProcess | None = None
     try:
         drained = watch_drain(
             client,
@@ -227,12 +231,15 @@ def _phases(
                 backlog, round(args.rate * args.seconds), shopper_order=args.grouped
             )
             _say(f"paced phase: {len(paced):,} events at {args.rate:,g}/s, {args.readers} readers")
+            server = ServeProcess(
+                replace(settings, web_port=free_port(settings.web_host)), logs / "serve.log"
+            ).start()
             readers = Readers(
                 ReadPlan(
                     redis_url=settings.redis_url,
                     prefix=settings.reco_prefix,
                     users=tuple(last_ts),
-                    http=tuple((settings.web_host, port) for port in workers.ports),
+                    http=((settings.web_host, server.settings.web_port),),
                     readers=args.readers,
                     seconds=args.seconds,
                     rate=args.read_rate,
@@ -254,6 +261,8 @@ def _phases(
     finally:
         if readers is not None:
             readers.stop()
+        if server is not None:
+            server.stop()
         workers.stop()
     changelog = f"{settings.app_id}-user-state-changelog"
     results["cost"]["table_state_bytes"] = sizes(

@@ -38,9 +38,10 @@ worker and floor logs stay in STREAM_APP_STATE_DIR/bench/<run>/). Phases:
              send -> its answer in Redis (the answer's updated_at, stamped just before the
              write): p50, p90, p99, max.
   reads      meanwhile --readers threads (a process of their own) read random shoppers'
-             answers, half through the serving library (one MGET), half through a worker's
-             GET /recommendations/{user_id}, --read-rate reads/s in all: p50, p99, and the
-             rate achieved (each thread waits for its answer before its next read).
+             answers, half through the serving library (one MGET), half through HTTP
+             GET /recommendations/{user_id} of a `stream-app serve` process, --read-rate
+             reads/s in all: p50, p99, and the rate achieved (each thread waits for its answer
+             before its next read).
   cost       worker CPU seconds per 1,000 events during the drain (/proc, from each worker's
              first applied events on), peak RSS (VmHWM), table state bytes per shopper (last
              value per key of the changelog topic), Redis bytes per shopper (MEMORY USAGE of

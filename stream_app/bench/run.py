@@ -210,6 +210,7 @@ def _phases(
             len(backlog),
             meter=workers.meter(),
             problem=workers.problem,
+            first_batch=lambda: combine(workers.stats()).get("first_batch_ms"),
             progress=progress,
         )
         drain_stats = combine(workers.stats())

@@ -2,12 +2,14 @@
 batch to the answer that completes the backlog.
 
 * The pipeline (:func:`watch_drain`): from the moment the first worker began its first batch
-  (``first_batch_ms`` of ``/pipeline/stats``; else the earliest answer ``updated_at`` seen) to
-  the moment every shopper's answer reflects their last event (answer ``event_ts`` >= the
-  shopper's last event time), once the workers have applied every event. The answers of the
-  shoppers not done yet are polled (one ``MGET`` every ``poll_s``). A worker's first answers
-  can come late (events are held until every topic of their partition has been read past
-  them), which is why the start is the first batch, not the first answer.
+  (``first_batch_ms`` of ``/pipeline/stats``) to the end of the batch that applied the
+  backlog's last event (``last_batch_ms``, once the workers count every event applied), and
+  every shopper's answer reflects their last event (answer ``event_ts`` >= the shopper's last
+  event time; the answers of the shoppers not done yet are polled, one ``MGET`` every
+  ``poll_s``). Neither end is an answer seen: a worker's first answers can come late (events
+  are held until every topic of their partition has been read past them), and an answer can
+  show a shopper's last event (a checkout fetched early) while older events of theirs are
+  still to come.
 * A floor (:func:`watch_floor`): from the start of its first batch's write to the write of the
   batch that applied the backlog's last event, as the floor notes them itself
   (:class:`~stream_app.bench.floors.FloorWriter`): it keeps no state, so its per-shopper
@@ -82,7 +84,7 @@ def watch_drain(
     *,
     meter: CpuMeter,
     problem: Callable[[], str | None],
-    first_batch: Callable[[], int | None] = lambda: None,
+    batch_times: Callable[[], tuple[int | None, int | None]] = lambda: (None, None),
     first_timeout_s: float = 180.0,
     stall_timeout_s: float = 60.0,
     poll_s: float = 0.02,
@@ -90,8 +92,8 @@ def watch_drain(
 ) -> DrainOutcome:
     """Poll until every shopper is done and ``meter`` counts every event applied, or no first
     answer came in ``first_timeout_s``, or no new answer in ``stall_timeout_s``. ``problem()``
-    names a dead worker (then :class:`ServiceError`); ``first_batch()`` the wall ms the
-    workers' first batch began (read once at the end)."""
+    names a dead worker (then :class:`ServiceError`); ``batch_times()`` the wall ms the
+    workers' first batch began and their latest ended (read once at the end)."""
     from tqdm import tqdm
 
     tracker = DrainTracker(last_ts)
@@ -125,10 +127,12 @@ def watch_drain(
                 break
             time.sleep(poll_s)
     cpu = meter.finish()
-    tracker.saw_first(first_batch())
+    first_ms, last_ms = batch_times()
+    tracker.saw_first(first_ms)
     seconds = None
     if tracker.complete and tracker.first_ms is not None and tracker.done_ms is not None:
-        seconds = round((tracker.done_ms - tracker.first_ms) / 1000, 3)
+        done_ms = max(tracker.done_ms, last_ms or 0)
+        seconds = round((done_ms - tracker.first_ms) / 1000, 3)
     return DrainOutcome(
         events=events,
         shoppers=len(last_ts),

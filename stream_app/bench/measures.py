@@ -113,6 +113,7 @@ def peak_rss_bytes(status: str) -> int | None:
 GAUGES = (
     "max_",
     "first_",
+    "last_",
     "generation",
     "partitions",
     "rebuilt_users",
@@ -120,7 +121,7 @@ GAUGES = (
     "decay_notes",
 )
 """Prefixes of ``/pipeline/stats`` entries that are a current, largest or earliest value, not a
-count (``first_*``, a time, combines as the earliest)."""
+count (``first_*``, a time, combines as the earliest; ``last_*`` as the latest)."""
 
 
 def combine(readings: Iterable[Mapping[str, Any]]) -> dict[str, int]:

@@ -41,6 +41,11 @@ from stream_app.settings import Settings
 __all__ = ["run_bench"]
 
 
+def _batch_times(stats: dict[str, int]) -> tuple[int | None, int | None]:
+    """When the workers began their first batch and ended their latest (wall ms)."""
+    return stats.get("first_batch_ms"), stats.get("last_batch_ms")
+
+
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -210,7 +215,7 @@ def _phases(
             len(backlog),
             meter=workers.meter(),
             problem=workers.problem,
-            first_batch=lambda: combine(workers.stats()).get("first_batch_ms"),
+            batch_times=lambda: _batch_times(combine(workers.stats())),
             progress=progress,
         )
         drain_stats = combine(workers.stats())

@@ -76,7 +76,7 @@ def render(r: Mapping[str, Any]) -> str:
         f"           {_n(b['events'])} events of {_n(b['shoppers'])} shoppers, {b['order']}, "
         f"published at {_n(b['publish_per_s'])}/s",
         "",
-        "drain (first answer -> every shopper's answer reflects their last event)",
+        "drain (first batch -> every shopper's answer reflects their last event)",
     ]
     d = r.get("drain")
     if d:

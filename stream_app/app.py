@@ -130,7 +130,6 @@ def create_app(
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         consumer_group_instance_id=settings.instance_id(),
         broker_max_poll_records=settings.batch_max,  # the largest record set handled at once
-        consumer_max_fetch_size=settings.fetch_partition_bytes,
     )
     # before the consumer exists; see stream_app/fetchguard.py and stream_app/intake.py
     intake = Intake(input_topics(settings))

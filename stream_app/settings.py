@@ -83,9 +83,6 @@ class Settings:
     batch_within_s: float = 0.05
     """The batch window of the bench's minimal Faust floor (``take_events(batch_max,
     within=...)``); the worker has none: it takes what each fetch returns."""
-    fetch_partition_bytes: int = 1024 * 1024
-    """At most this many bytes of one partition per fetch (the consumer's
-    ``max_partition_fetch_bytes``)."""
     fetch_max_wait_ms: int = 100
     """How long the broker may hold a consumer fetch for partitions with no new data (Faust
     fixes 1500 ms; aiokafka sends one fetch per broker at a time, so a long-held fetch for idle

@@ -34,7 +34,7 @@ from stream_app.bench import traffic
 from stream_app.frontier import Frontier
 from stream_app.sinks import MemorySink
 
-__all__ = ["CoreRun", "build_core", "main", "messages_for", "run_core"]
+__all__ = ["CoreRun", "build_core", "last_answers", "main", "messages_for", "run_core"]
 
 STEPS = ("observe", "decode", "update", "write_back", "rank", "write")
 TOPICS = {"cart_add": "cart-adds", "search": "searches", "checkout": "checkouts"}
@@ -49,6 +49,8 @@ class CoreRun:
     answers: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
     digest: str = ""
+    last: dict[int, Recommendation] = field(default_factory=dict, repr=False)
+    """Each user's last answer."""
 
     @property
     def busy(self) -> float:
@@ -164,10 +166,16 @@ def run_core(
             run.events += len(chunk)
             run.answers += len(answers)
             _digest(digest, answers)
+            run.last.update((r.user_id, r) for r in answers if r.user_id is not None)
     finally:
         loop.close()
     run.digest = digest.hexdigest()[:16]
     return run
+
+
+def last_answers(run: CoreRun) -> dict[int, Recommendation]:
+    """Each user's last answer of ``run`` (what Redis would hold)."""
+    return dict(run.last)
 
 
 def _digest(h: hashlib._Hash, answers: Sequence[Recommendation]) -> None:

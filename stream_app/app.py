@@ -132,7 +132,7 @@ def create_app(
         broker_max_poll_records=settings.batch_max,  # the largest record set handled at once
     )
     # before the consumer exists; see stream_app/fetchguard.py and stream_app/intake.py
-    intake = Intake(input_topics(settings))
+    intake = Intake(input_topics(settings), max_set=settings.batch_max)
     fetchguard.install(
         app, fetch_max_wait_ms=settings.fetch_max_wait_ms, frontier=frontier, intake=intake
     )

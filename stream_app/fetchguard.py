@@ -127,12 +127,13 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         )
         frontier = getattr(self, "_frontier", None)
         if frontier is not None and view is not None:
-            report_fetch(frontier, consumer, view, records)
+            report_fetch(frontier, consumer, view, records, getattr(self, "_intake", None))
         return records
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         self._frontier = getattr(transport, "frontier", None)
+        self._intake = getattr(transport, "intake", None)
         wait_ms = getattr(transport, "fetch_max_wait_ms", None)
         if wait_ms is not None:  # Faust passes 1500; aiokafka reads this when it starts
             consumer._fetch_max_wait_ms = int(wait_ms)
@@ -146,8 +147,11 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return app.tables.changelog_topics if app.rebalancing else None
 
 
-def report_fetch(frontier: Frontier, consumer: Any, partitions: Any, records: Any) -> None:
-    """Tell ``frontier`` what aiokafka knows of each fetched input partition now.
+def report_fetch(
+    frontier: Frontier, consumer: Any, partitions: Any, records: Any, intake: Intake | None = None
+) -> None:
+    """Tell ``frontier`` (and ``intake``: whether each partition was read to its end) what
+    aiokafka knows of each fetched input partition now.
 
     Reads aiokafka's per-partition fetch state (position, high-water mark, poll time); a
     partition without them yet (never fetched, being reset) is skipped: no evidence."""
@@ -177,6 +181,8 @@ def report_fetch(frontier: Frontier, consumer: Any, partitions: Any, records: An
             int(state.position),
             handed_out=bool(records.get(tp)),
         )
+        if intake is not None:
+            intake.fetched(tp.topic, tp.partition, state.position >= highwater)
 
 
 class Consumer(faust_aiokafka.Consumer):

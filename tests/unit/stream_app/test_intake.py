@@ -62,13 +62,21 @@ class _Consumer:
 
 
 def _records(tp, *offsets):
-    return [SimpleNamespace(offset=o) for o in offsets]
+    return [SimpleNamespace(offset=o, timestamp=1_000 + o) for o in offsets]
+
+
+def _read_to_end(intake: Intake, *partitions: int) -> Intake:
+    """Every topic of these partitions reported read to its end (nothing to wait for)."""
+    for topic in intake.topics:
+        for partition in partitions:
+            intake.fetched(topic, partition, True)
+    return intake
 
 
 def test_divert_hands_over_input_records_and_returns_the_rest() -> None:
     consumer = _Consumer()
     consumer._read_offset[IN0] = 5
-    intake = Intake({IN0.topic, IN1.topic})
+    intake = _read_to_end(Intake({IN0.topic, IN1.topic}), 0, 1)
     records = {
         IN0: _records(IN0, 4, 5, 6, 9),  # 4: already read; 7-8: a gap
         IN1: _records(IN1, 0, 1),
@@ -95,7 +103,7 @@ def test_divert_hands_over_input_records_and_returns_the_rest() -> None:
 
 def test_divert_skips_partitions_no_longer_active() -> None:
     consumer = _Consumer()
-    intake = Intake({IN0.topic, IN1.topic})
+    intake = _read_to_end(Intake({IN0.topic, IN1.topic}), 0, 1)
     records = {IN0: _records(IN0, 0), IN1: _records(IN1, 0)}
 
     async def go():
@@ -108,7 +116,7 @@ def test_divert_skips_partitions_no_longer_active() -> None:
 
 def test_batches_are_tracked_then_acked_and_stale_ones_dropped() -> None:
     consumer = _Consumer()
-    intake = Intake({IN0.topic})
+    intake = _read_to_end(Intake({IN0.topic}), 0)
     intake.app = consumer.app
     seen: list[list[int]] = []
     pending_while_handled: list[int] = []
@@ -141,11 +149,53 @@ def test_batches_are_tracked_then_acked_and_stale_ones_dropped() -> None:
 
 def test_clear_drops_sets_not_yet_taken() -> None:
     consumer = _Consumer()
-    intake = Intake({IN0.topic}, maxsize=3)
+    intake = _read_to_end(Intake({IN0.topic}, maxsize=3), 0)
 
     async def go():
         await divert(consumer, intake, {IN0: _records(IN0, 0)}, None, 3)
         await divert(consumer, intake, {IN0: _records(IN0, 1)}, None, 3)
         return intake.clear(), intake.queue.qsize()
+
+    assert asyncio.run(go()) == (2, 0)
+
+
+def test_divert_hands_over_co_partitioned_records_in_append_time_order() -> None:
+    consumer = _Consumer()
+    adds, searches = TopicPartition("cart-adds", 2), TopicPartition("searches", 2)
+    intake = Intake({adds.topic, searches.topic})
+    stamped = lambda o, ts: SimpleNamespace(offset=o, timestamp=ts)  # noqa: E731
+
+    async def go():
+        intake.fetched(adds.topic, 2, True)
+        intake.fetched(searches.topic, 2, False)  # more searches on the broker
+        await divert(consumer, intake, {adds: [stamped(0, 10), stamped(1, 30)]}, None, 3)
+        first = intake.queue.qsize()  # nothing known to come first: held
+        intake.fetched(searches.topic, 2, False)
+        await divert(consumer, intake, {searches: [stamped(0, 5), stamped(1, 20)]}, None, 3)
+        batch = intake.queue.get_nowait()
+        intake.fetched(searches.topic, 2, True)
+        await divert(consumer, intake, {}, None, 3)
+        return first, batch, intake.queue.get_nowait()
+
+    first, batch, last = asyncio.run(go())
+    assert first == 0
+    assert [(m.tp.topic, m.offset) for m in batch.messages] == [
+        ("searches", 0),
+        ("cart-adds", 0),
+        ("searches", 1),
+    ]  # the add at 30 waits while searches[2] may still hold records before it
+    assert [(m.tp.topic, m.offset) for m in last.messages] == [("cart-adds", 1)]
+
+
+def test_records_held_across_a_rebalance_are_dropped() -> None:
+    consumer = _Consumer()
+    intake = Intake({IN0.topic, IN1.topic})  # searches[0] unknown: cart-adds[0] is held
+
+    async def go():
+        await divert(consumer, intake, {IN0: _records(IN0, 0, 1)}, None, 3)
+        held = len(intake.merge)
+        _read_to_end(intake, 0)
+        await divert(consumer, intake, {}, None, 4)  # a new consumer generation
+        return held, intake.queue.qsize()
 
     assert asyncio.run(go()) == (2, 0)

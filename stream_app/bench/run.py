@@ -90,7 +90,7 @@ def load_backlog(args: argparse.Namespace, settings: Settings) -> tuple[list[Eve
         seed_answers(artifacts, settings, progress=progress)
         return events, f"{args.log.name}"
     catalog = load_catalog(args.catalog)
-    orders = read_orders(args.orders)
+    orders = traffic.clone_orders(read_orders(args.orders), args.clones)
     history, recent = split_test_orders(orders, args.last_orders)
     if not history:
         raise ConfigError(
@@ -104,6 +104,8 @@ def load_backlog(args: argparse.Namespace, settings: Settings) -> tuple[list[Eve
     source = (
         f"{args.orders.name}, each shopper's last {orders_word} + searches at {args.search_rate:g}"
     )
+    if args.clones > 1:
+        source += f", every shopper {args.clones} times (clones)"
     return events, source
 
 

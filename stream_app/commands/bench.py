@@ -99,6 +99,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="random seed of the searches and the readers (default 0)",
     )
     data.add_argument(
+        "--clones",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="every shopper K times under different user ids (synthetic: a store with K times "
+        "as many shoppers at once, on the same histories; default 1). With --orders only",
+    )
+    data.add_argument(
         "--grouped",
         action="store_true",
         help="publish shopper by shopper (default: shoppers interleaved, as in a store)",
@@ -165,6 +173,8 @@ def check_inputs(args: argparse.Namespace) -> None:
         raise ConfigError("give the backlog: --orders CSV --catalog DIR, or --log LOG.jsonl")
     if args.artifacts is not None and args.log is None:
         raise ConfigError("--artifacts goes with --log (with --orders the bench builds its own)")
+    if getattr(args, "clones", 1) > 1 and args.log is not None:
+        raise ConfigError("--clones goes with --orders (a --log is published as it is)")
     for option, path, want_dir in (
         ("--orders", args.orders, False),
         ("--catalog", args.catalog, True),

@@ -357,14 +357,18 @@ def add_many(
         for event in pending:
             current = apply(current, event, config)
     # settle the oldest events once nothing can arrive before them any more
-    base = buf.base
     settle = 0
     while settle < len(pending) and (
         (frontier is not None and arrived[settle] + hold_ms < frontier)
         or len(pending) - settle > max_pending
     ):
-        base = apply(base, pending[settle], config)
         settle += 1
+    if settle == len(pending):  # all of them: fold(base, pending) is ``current`` already
+        base = current
+    else:
+        base = buf.base
+        for event in pending[:settle]:
+            base = apply(base, event, config)
     if not new and not settle:
         return buf
     return Buffered(

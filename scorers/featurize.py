@@ -272,7 +272,7 @@ def _recent_rows(v: UserView, last_add: int, in_basket: np.ndarray) -> np.ndarra
     n_h = len(v.hp)
     out = np.zeros((len(_RECENT_COLS), n_h))
     # what followed the last added product in past carts (add order is kept)
-    follow = v.followers.get(last_add)
+    follow = v.followers(last_add)
     if follow is not None:
         rows, weights, times = follow
         out[0] = np.bincount(rows, weights=weights, minlength=n_h) / times

@@ -71,14 +71,35 @@ class UserView:
     """History rows of the recent-order entries still in the history..."""
     known_order: np.ndarray
     """...and the recent order each comes from."""
-    followers: dict[int, tuple[np.ndarray, np.ndarray, int]]
-    """product -> (history rows of the 1st and 2nd products added after it in recent carts,
-    weights 1 and 0.5, times the product appears in recent carts)."""
+
+    def followers(self, pid: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """The history rows of the 1st and 2nd products added after ``pid`` in recent carts
+        (in cart order, the 1st before the 2nd), their weights 1 and 0.5, and the times
+        ``pid`` appears in recent carts; None when no such row exists.
+
+        Computed on demand for the one product asked about (the last cart add), not for every
+        product at every checkout.
+        """
+        at = (self.flat == pid).nonzero()[0]
+        if not len(at):
+            return None
+        n = len(self.flat)
+        nxt = np.empty((len(at), 2), dtype=np.int64)
+        nxt[:, 0] = at + 1
+        nxt[:, 1] = at + 2
+        src = np.repeat(at, 2)
+        nxt = nxt.ravel()
+        ok = nxt < n
+        src, nxt = src[ok], nxt[ok]
+        ok = (self.oidx[nxt] == self.oidx[src]) & (self.flat_row[nxt] >= 0)
+        if not ok.any():
+            return None
+        weights = np.where(nxt - src == 1, 1.0, 0.5)[ok]
+        return self.flat_row[nxt[ok]], weights, len(at)
 
     def nbytes(self) -> int:
-        """Estimated bytes held: the arrays, plus the Python objects of the followers, the
-        history columns and the recent orders (within ~10% of a deep ``sys.getsizeof`` walk on
-        the dev file's shoppers)."""
+        """Estimated bytes held: the arrays, plus the Python objects of the history columns
+        and the recent orders."""
         arrays = sum(
             a.nbytes
             for a in (
@@ -94,14 +115,7 @@ class UserView:
                 self.known_order,
             )
         )
-        n_followed = sum(len(rows) for rows, _, _ in self.followers.values())
-        return (
-            arrays
-            + 400 * len(self.followers)
-            + 16 * n_followed
-            + 200 * len(self.hp)
-            + 40 * len(self.flat)
-        )
+        return arrays + 200 * len(self.hp) + 40 * len(self.flat)
 
 
 def new_view_memo() -> LRUMemo[UserView]:
@@ -200,7 +214,6 @@ def _compute(state: UserState, aisle: np.ndarray, n_aisles: int) -> UserView:
         static[S["u_rank_freq"]] = np.log1p(ranks)
     total = float(count.sum())
     known = flat_row >= 0
-    followers = _followers(flat, flat_row, oidx)
     candidates = hp
     if n_h > MAX_HISTORY_CANDIDATES:
         prior = static[S["r_freq_decay_09"]] + static[S["u_share"]]
@@ -230,26 +243,4 @@ def _compute(state: UserState, aisle: np.ndarray, n_aisles: int) -> UserView:
         gamma=gamma,
         known_row=flat_row[known],
         known_order=oidx[known],
-        followers=followers,
     )
-
-
-def _followers(
-    flat: np.ndarray, flat_row: np.ndarray, oidx: np.ndarray
-) -> dict[int, tuple[np.ndarray, np.ndarray, int]]:
-    rows: dict[int, list[int]] = {}
-    weights: dict[int, list[float]] = {}
-    times: dict[int, int] = {}
-    f, fr, fo = flat.tolist(), flat_row.tolist(), oidx.tolist()
-    n = len(f)
-    for i, pid in enumerate(f):
-        times[pid] = times.get(pid, 0) + 1
-        for step, w in ((1, 1.0), (2, 0.5)):
-            j = i + step
-            if j < n and fo[j] == fo[i] and fr[j] >= 0:
-                rows.setdefault(pid, []).append(fr[j])
-                weights.setdefault(pid, []).append(w)
-    return {
-        pid: (np.array(rows[pid], dtype=np.int64), np.array(weights[pid]), times[pid])
-        for pid in rows
-    }

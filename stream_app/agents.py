@@ -406,6 +406,10 @@ class Pipeline:
     def count_batch(self, size: int, seconds: float, **steps: float) -> None:
         """Bookkeeping for the stats page: batches, their sizes, busy time and, per named
         step (``fold``, ``rank``, ``sink``, ``confirm``), the seconds it took (``{step}_ms``)."""
+        now = wall_ms()
+        if "first_batch_ms" not in self.stats:  # when this worker began its first batch
+            self.stats["first_batch_ms"] = now - round(seconds * 1000)
+        self.stats["last_batch_ms"] = now  # ... and ended its latest
         self.stats["batches"] += 1
         self.stats["max_batch"] = max(self.stats["max_batch"], size)
         self.stats["busy_ms"] += round(seconds * 1000)

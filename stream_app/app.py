@@ -45,6 +45,8 @@ from stream_app.agents import Incoming, Pipeline, feature_config
 from stream_app.changelog import ConfirmedTable, confirm
 from stream_app.deadletter import stop_worker
 from stream_app.frontier import Frontier
+from stream_app.intake import Intake
+from stream_app.intake import run as intake_loop
 from stream_app.serving import AsyncReader
 from stream_app.settings import Settings
 from stream_app.sinks import RedisSink, Sink
@@ -127,9 +129,13 @@ def create_app(
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         consumer_group_instance_id=settings.instance_id(),
+        broker_max_poll_records=settings.batch_max,  # the largest record set handled at once
     )
-    # before the consumer exists; see stream_app/fetchguard.py
-    fetchguard.install(app, fetch_max_wait_ms=settings.fetch_max_wait_ms, frontier=frontier)
+    # before the consumer exists; see stream_app/fetchguard.py and stream_app/intake.py
+    intake = Intake(input_topics(settings), max_set=settings.batch_max)
+    fetchguard.install(
+        app, fetch_max_wait_ms=settings.fetch_max_wait_ms, frontier=frontier, intake=intake
+    )
 
     # --- topics -> agent -> table -> sink ---------------------------------------------------
     events = app.topic(*input_topics(settings), partitions=settings.partitions, **RAW)
@@ -146,41 +152,47 @@ def create_app(
         )
     )
 
-    @app.agent(events, name="score", concurrency=1)
-    async def score(stream: faust.StreamT) -> None:
-        """decode → update → write back → rank → sink, once per batch."""
-        async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_s):
-            started = time.perf_counter()
-            # a revocation from here on: note nobody (Faust waits for in-flight batches before
-            # it revokes, so this guards the timer's lock wait, not the agent's own steps)
-            generation = pipeline.notes.generation
-            try:
-                messages = [incoming(e) for e in batch]
-                pipeline.observe(messages)
-                decoded, rejected = pipeline.decode(messages)
-                touched, failed = pipeline.update(states, decoded)
-                pipeline.write_back(states, touched)
-                # the changelog records go out now and overlap ranking and the Redis write
-                sending = asyncio.ensure_future(confirm(states))
-                folded = time.perf_counter()
-                async with pipeline.lock:
-                    answers = pipeline.rank(touched)
-                    ranked = time.perf_counter()
-                    await pipeline.write(answers, touched, generation=generation)
-                written = time.perf_counter()
-                await sending  # the changelog has the states before the batch is acked
-                await send_all(dead_letters, rejected + failed)
-                done = time.perf_counter()
-                pipeline.count_batch(
-                    len(messages),
-                    done - started,
-                    fold=folded - started,
-                    rank=ranked - folded,
-                    sink=written - ranked,
-                    confirm=done - written,
-                )
-            except Exception as exc:  # the STOP branch of the error policy
-                stop_worker(exc, "the score agent")
+    app.topics.add(events)  # subscribed; its records go to the intake, not to a stream
+    intake.app = app
+
+    async def score(batch: list[Any]) -> None:
+        """decode → update → write back → rank → sink, once per fetched record set."""
+        started = time.perf_counter()
+        # a revocation from here on: note nobody (Faust waits for the batch being handled
+        # before it revokes, so this guards the timer's lock wait, not these steps)
+        generation = pipeline.notes.generation
+        messages = [incoming(m) for m in batch]
+        pipeline.observe(messages)
+        decoded, rejected = pipeline.decode(messages)
+        touched, failed = pipeline.update(states, decoded)
+        pipeline.write_back(states, touched)
+        # the changelog records go out now and overlap ranking and the Redis write
+        sending = asyncio.ensure_future(confirm(states))
+        folded = time.perf_counter()
+        async with pipeline.lock:
+            answers = pipeline.rank(touched)
+            ranked = time.perf_counter()
+            await pipeline.write(answers, touched, generation=generation)
+        written = time.perf_counter()
+        await sending  # the changelog has the states before the batch is acked
+        await send_all(dead_letters, rejected + failed)
+        done = time.perf_counter()
+        pipeline.count_batch(
+            len(messages),
+            done - started,
+            fold=folded - started,
+            rank=ranked - folded,
+            sink=written - ranked,
+            confirm=done - written,
+        )
+
+    @app.task
+    async def take_batches() -> None:
+        """The one consumer of the intake (concurrency 1): each record set scored, then acked."""
+        try:
+            await intake_loop(intake, score)
+        except Exception as exc:  # the STOP branch of the error policy
+            stop_worker(exc, "the score task")
 
     if settings.decay_rescore_interval_s > 0:
 
@@ -213,6 +225,7 @@ def create_app(
     async def forget_notes(sender: Any, revoked: Any, **kwargs: Any) -> None:
         pipeline.notes.clear()
         frontier.clear()
+        intake.clear()
 
     # --- Redis lost answers: write this worker's again (stream_app/rematerialise.py) ---------
     if settings.redis_check_interval_s > 0:
@@ -252,9 +265,8 @@ def create_app(
     return app
 
 
-def incoming(event: faust.EventT) -> Incoming:
-    """The plain values of a Faust event."""
-    msg = event.message
+def incoming(msg: Any) -> Incoming:
+    """The plain values of a Faust message."""
     appended = None
     if msg.timestamp_type == LOG_APPEND_TIME and msg.timestamp is not None:
         appended = round(msg.timestamp * 1000)

@@ -22,6 +22,7 @@ COMMANDS = (
     "services",
     "build",
     "worker",
+    "serve",
     "import_instacart",
     "replay",
     "record",

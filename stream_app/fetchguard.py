@@ -45,13 +45,14 @@ discards them and they are fetched again once the stream runs. ``create_app`` in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Set
+from collections.abc import AsyncIterator, Callable, Iterator, Set
 from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from stream_app.frontier import Frontier
+from stream_app.intake import Intake, divert
 
 __all__ = ["ActiveView", "Consumer", "ConsumerThread", "Transport", "install", "report_fetch"]
 
@@ -126,12 +127,13 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         )
         frontier = getattr(self, "_frontier", None)
         if frontier is not None and view is not None:
-            report_fetch(frontier, consumer, view, records)
+            report_fetch(frontier, consumer, view, records, getattr(self, "_intake", None))
         return records
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         self._frontier = getattr(transport, "frontier", None)
+        self._intake = getattr(transport, "intake", None)
         wait_ms = getattr(transport, "fetch_max_wait_ms", None)
         if wait_ms is not None:  # Faust passes 1500; aiokafka reads this when it starts
             consumer._fetch_max_wait_ms = int(wait_ms)
@@ -145,8 +147,11 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return app.tables.changelog_topics if app.rebalancing else None
 
 
-def report_fetch(frontier: Frontier, consumer: Any, partitions: Any, records: Any) -> None:
-    """Tell ``frontier`` what aiokafka knows of each fetched input partition now.
+def report_fetch(
+    frontier: Frontier, consumer: Any, partitions: Any, records: Any, intake: Intake | None = None
+) -> None:
+    """Tell ``frontier`` (and ``intake``: whether each partition was read to its end) what
+    aiokafka knows of each fetched input partition now.
 
     Reads aiokafka's per-partition fetch state (position, high-water mark, poll time); a
     partition without them yet (never fetched, being reset) is skipped: no evidence."""
@@ -176,13 +181,42 @@ def report_fetch(frontier: Frontier, consumer: Any, partitions: Any, records: An
             int(state.position),
             handed_out=bool(records.get(tp)),
         )
+        if intake is not None:
+            intake.fetched(tp.topic, tp.partition, state.position >= highwater)
 
 
 class Consumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with :class:`ConsumerThread`."""
+    """Faust's aiokafka consumer with :class:`ConsumerThread`, and the input topics' record
+    sets handed whole to the transport's :class:`~stream_app.intake.Intake` (if any)."""
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        """Faust's ``getmany``, except that records of the intake's topics go to the intake
+        as one set per fetch instead of one by one to Faust's streams."""
+        intake: Intake | None = getattr(self.transport, "intake", None)
+        if intake is None:
+            async for item in super().getmany(timeout):
+                yield item
+            return
+        records, active = await self._wait_next_records(timeout)
+        generation = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:  # as Faust: back to the committed offsets
+            try:
+                await self.perform_seek()
+            except Exception as exc:
+                self.log.warning("exception performing seek when flow not active %r", exc)
+            return
+        rest = await divert(self, intake, records, active, generation)
+        for tp, record in self.scheduler.iterate(rest):
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                break
+            if active is None or tp in active or tp in self._buffered_partitions:
+                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                yield tp, self._to_message(tp, record)
 
 
 class Transport(faust_aiokafka.Transport):
@@ -193,13 +227,20 @@ class Transport(faust_aiokafka.Transport):
     """The consumer's ``fetch_max_wait_ms``; None keeps Faust's 1500."""
     frontier: Frontier | None = None
     """Told about every fetch of an input partition (None: nobody listens)."""
+    intake: Intake | None = None
+    """Takes the input topics' record sets whole (None: Faust's per-record path)."""
 
 
 def install(
-    app: faust.App, *, fetch_max_wait_ms: int | None = None, frontier: Frontier | None = None
+    app: faust.App,
+    *,
+    fetch_max_wait_ms: int | None = None,
+    frontier: Frontier | None = None,
+    intake: Intake | None = None,
 ) -> None:
     """Make ``app`` consume through :class:`Transport` (before anything uses its consumer)."""
     transport = Transport(app.conf.broker_consumer, app)
     transport.fetch_max_wait_ms = fetch_max_wait_ms
     transport.frontier = frontier
+    transport.intake = intake
     app.transport = transport

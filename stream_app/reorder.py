@@ -121,6 +121,10 @@ class Buffered:
     seed: UserState | None = field(default=None, compare=False, repr=False)
     """The batch seed ``base`` grew from (None: unknown, e.g. read from an older format): lets
     :meth:`to_bytes` store ``base`` as a small delta from it (:mod:`features.delta`)."""
+    pieces: tuple[bytes, ...] | None = field(default=None, compare=False, repr=False)
+    """The serialised ``[arrived, event]`` of each pending event (None: not known yet), kept
+    along as events are appended and settle: during a backlog a shopper holds dozens of
+    pending events, and :meth:`to_bytes` would encode each of them again at every batch."""
 
     def to_bytes(self) -> bytes:
         """``b"R3"`` + zlib of an orjson list: ``base`` (a delta from :attr:`seed` when it
@@ -130,17 +134,22 @@ class Buffered:
         base: Any = (
             ["d", delta] if delta is not None else ["s", orjson.Fragment(self.base.to_bytes())]
         )
-        body = orjson.dumps(
-            [
-                base,
-                self.positions,
-                [
-                    [t, orjson.Fragment(_encoded(e))]
-                    for t, e in zip(self.arrived, self.pending, strict=True)
-                ],
-            ]
-        )
+        pieces = self.pieces
+        if pieces is None:
+            pieces = tuple(map(_piece, self.arrived, self.pending))
+        pending = orjson.Fragment(b"[" + b",".join(pieces) + b"]")
+        body = orjson.dumps([base, self.positions, pending])
         return _MAGIC + zlib.compress(body, 1)
+
+
+def _piece(arrived: int, event: Event) -> bytes:
+    """One pending entry as :meth:`Buffered.to_bytes` writes it: ``[arrived,{event}]``.
+
+    >>> from schemas.events import Search
+    >>> _piece(5, Search("s", 1, "milk", 1_500_000_000_000))[:12]
+    b'[5,{"type":"'
+    """
+    return b"[%d,%b]" % (arrived, _encoded(event))
 
 
 _ENCODED: dict[Event, bytes] = {}
@@ -325,11 +334,14 @@ def add_many(
             seen.add(event.event_id)
             new.append(event)
     new = sort_for_apply(new)
+    pieces = buf.pieces
     if not new:
         pending, arrived, current = buf.pending, buf.arrived, buf.current
     elif not buf.pending or apply_key(new[0]) >= apply_key(buf.pending[-1]):
         pending = (*buf.pending, *new)
         arrived = (*buf.arrived, *(now_ms for _ in new))
+        if pieces is not None or not buf.pending:
+            pieces = (*(pieces or ()), *(_piece(now_ms, e) for e in new))
         current = buf.current
         for event in new:
             current = apply(current, event, config)
@@ -340,21 +352,34 @@ def add_many(
         )
         pending = tuple(e for e, _ in merged)
         arrived = tuple(t for _, t in merged)
+        pieces = None  # rare: rebuilt by to_bytes
         current = buf.base
         for event in pending:
             current = apply(current, event, config)
     # settle the oldest events once nothing can arrive before them any more
-    base = buf.base
     settle = 0
     while settle < len(pending) and (
         (frontier is not None and arrived[settle] + hold_ms < frontier)
         or len(pending) - settle > max_pending
     ):
-        base = apply(base, pending[settle], config)
         settle += 1
+    if settle == len(pending):  # all of them: fold(base, pending) is ``current`` already
+        base = current
+    else:
+        base = buf.base
+        for event in pending[:settle]:
+            base = apply(base, event, config)
     if not new and not settle:
         return buf
-    return Buffered(base, pending[settle:], current, arrived[settle:], buf.positions, buf.seed)
+    return Buffered(
+        base,
+        pending[settle:],
+        current,
+        arrived[settle:],
+        buf.positions,
+        buf.seed,
+        None if pieces is None else pieces[settle:],
+    )
 
 
 def drop_redelivered(

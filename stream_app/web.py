@@ -1,4 +1,6 @@
-"""HTTP on Faust's web server: ``GET /recommendations/{user_id}`` (and a stats page).
+"""HTTP reads: ``GET /recommendations/{user_id}`` on Faust's web server (with a stats page)
+and in :func:`serving_app`, the same endpoint as a process of its own (``stream-app serve``),
+whose latency does not depend on how busy a worker is.
 
 Never 404: an unknown user gets the fallback (``"fallback": true``). A malformed user id is
 a 400 with a JSON error; Redis unreachable or no fallback built yet is a 503. Every error of
@@ -12,15 +14,17 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
+import orjson
 from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
 from schemas.errors import InvalidEvent, ServiceError
 from stream_app.serving import AsyncReader, parse_user_id
 
-__all__ = ["json_errors", "register_views"]
+__all__ = ["answer", "json_errors", "register_views", "serving_app"]
 
 _ERROR_NAMES = {404: "not_found", 405: "method_not_allowed"}
+JSON = "application/json"
 
 
 @aioweb.middleware
@@ -41,6 +45,43 @@ async def json_errors(request: aioweb.Request, handler: Callable) -> aioweb.Stre
         )
 
 
+async def answer(
+    reader: AsyncReader, name_of: Callable[[int], str], user_id: str
+) -> tuple[dict[str, Any], int]:
+    """The JSON body and status of ``GET /recommendations/{user_id}``."""
+    try:
+        served = await reader.get(parse_user_id(user_id))
+    except InvalidEvent as exc:
+        return {"error": exc.reason, "detail": exc.detail}, 400
+    except ServiceError as exc:
+        return {"error": "unavailable", "detail": str(exc)}, 503
+    return served.to_dict(names=name_of), 200
+
+
+def serving_app(reader: AsyncReader, name_of: Callable[[int], str]) -> aioweb.Application:
+    """An aiohttp app serving ``GET /recommendations/{user_id}`` and ``GET /healthz``.
+
+    Reads only Redis (one round trip per request), so it runs beside the workers, as many
+    processes as the read load needs, and its latency does not wait on a worker's batches.
+    """
+
+    async def recommendations(request: aioweb.Request) -> aioweb.Response:
+        body, status = await answer(reader, name_of, request.match_info["user_id"])
+        return aioweb.Response(body=orjson.dumps(body), status=status, content_type=JSON)
+
+    async def healthz(request: aioweb.Request) -> aioweb.Response:
+        return aioweb.Response(body=b'{"ok": true}', content_type=JSON)
+
+    async def close_reader(app: aioweb.Application) -> None:
+        await reader.close()
+
+    web_app = aioweb.Application(middlewares=[json_errors])
+    web_app.router.add_get("/recommendations/{user_id}", recommendations)
+    web_app.router.add_get("/healthz", healthz)
+    web_app.on_cleanup.append(close_reader)
+    return web_app
+
+
 def register_views(app: faust.App, reader: AsyncReader, name_of: Callable[[int], str]) -> None:
     """Add the recommendation endpoint (and JSON errors) to ``app``'s web server."""
     web_app = getattr(app.web, "web_app", None)  # the aiohttp Application of Faust's driver
@@ -52,13 +93,8 @@ def register_views(app: faust.App, reader: AsyncReader, name_of: Callable[[int],
         """The user's current top-K (or the fallback), with names, reasons and age."""
 
         async def get(self, request: Request, user_id: str) -> Response:
-            try:
-                served = await reader.get(parse_user_id(user_id))
-            except InvalidEvent as exc:
-                return self.json({"error": exc.reason, "detail": exc.detail}, status=400)
-            except ServiceError as exc:
-                return self.json({"error": "unavailable", "detail": str(exc)}, status=503)
-            return self.json(served.to_dict(names=name_of))
+            body, status = await answer(reader, name_of, user_id)
+            return self.json(body, status=status)
 
     @app.page("/pipeline/stats", name="pipeline-stats")
     class Stats(View):

@@ -27,6 +27,7 @@ from stream_app.settings import ENV_PREFIX, Settings
 
 __all__ = [
     "PROBE_USER",
+    "ServeProcess",
     "WorkerProcess",
     "remove_run",
     "settings_env",
@@ -165,6 +166,55 @@ class WorkerProcess:
             time.sleep(0.05)
 
     def stop(self, timeout_s: float = 20.0) -> int | None:
+        """SIGTERM (then SIGKILL after ``timeout_s``); the exit code."""
+        code = stop_child(self.proc, timeout_s)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return code
+
+
+class ServeProcess:
+    """A `stream-app serve` subprocess on ``settings.web_port``; stopped on exit."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = Path(log_path)
+        self.proc: subprocess.Popen | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self, timeout_s: float = 30.0) -> ServeProcess:
+        """Spawn it and wait until ``GET /healthz`` answers."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("wb")
+        self.proc = tied_popen(
+            [sys.executable, "-m", "stream_app", "serve"],
+            env={**os.environ, **settings_env(self.settings)},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://{self.settings.web_host}:{self.settings.web_port}/healthz"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=1):
+                    return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise ServiceError(f"stream-app serve exited; see {self.log_path}") from None
+                if time.monotonic() > deadline:
+                    raise ServiceError(
+                        f"stream-app serve did not answer in {timeout_s:.0f}s; see {self.log_path}"
+                    ) from None
+                time.sleep(0.1)
+
+    def __enter__(self) -> ServeProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self, timeout_s: float = 10.0) -> int | None:
         """SIGTERM (then SIGKILL after ``timeout_s``); the exit code."""
         code = stop_child(self.proc, timeout_s)
         if self._log is not None:

@@ -1,17 +1,21 @@
-"""The drain: a consumer starts on a published backlog; events/s from its first answer to the
-answer that completes the backlog.
+"""The drain: a consumer starts on a published backlog; events/s from the start of its first
+batch to the answer that completes the backlog.
 
-* The pipeline (:func:`watch_drain`): from the earliest answer ``updated_at`` seen to the
-  moment every shopper's answer reflects their last event (answer ``event_ts`` >= the
-  shopper's last event time), once the workers have applied every event. The answers of the
-  shoppers not done yet are polled (one ``MGET`` every ``poll_s``); the worker's first batch
-  takes long enough that its answers are seen before the next batch replaces them.
-* A floor (:func:`watch_floor`): from its first write to the write of the batch that applied
-  the backlog's last event, as the floor notes them itself
+* The pipeline (:func:`watch_drain`): from the moment the first worker began its first batch
+  (``first_batch_ms`` of ``/pipeline/stats``) to the end of the batch that applied the
+  backlog's last event (``last_batch_ms``, once the workers count every event applied), and
+  every shopper's answer reflects their last event (answer ``event_ts`` >= the shopper's last
+  event time; the answers of the shoppers not done yet are polled, one ``MGET`` every
+  ``poll_s``). Neither end is an answer seen: a worker's first answers can come late (events
+  are held until every topic of their partition has been read past them), and an answer can
+  show a shopper's last event (a checkout fetched early) while older events of theirs are
+  still to come.
+* A floor (:func:`watch_floor`): from the start of its first batch's write to the write of the
+  batch that applied the backlog's last event, as the floor notes them itself
   (:class:`~stream_app.bench.floors.FloorWriter`): it keeps no state, so its per-shopper
   values can go back in time and cannot say when it is done, and it drains in a second or two.
 
-Both are first answer -> last answer of the backlog, so the ratios are fair. (The pipeline's
+Both are first batch -> last answer of the backlog, so the ratios are fair. (The pipeline's
 end can come up to a batch early for a shopper whose older events were fetched after their
 last one, applied late in event-time order: ``late_events`` in ``/pipeline/stats``.)
 """
@@ -80,6 +84,7 @@ def watch_drain(
     *,
     meter: CpuMeter,
     problem: Callable[[], str | None],
+    batch_times: Callable[[], tuple[int | None, int | None]] = lambda: (None, None),
     first_timeout_s: float = 180.0,
     stall_timeout_s: float = 60.0,
     poll_s: float = 0.02,
@@ -87,7 +92,8 @@ def watch_drain(
 ) -> DrainOutcome:
     """Poll until every shopper is done and ``meter`` counts every event applied, or no first
     answer came in ``first_timeout_s``, or no new answer in ``stall_timeout_s``. ``problem()``
-    names a dead worker (then :class:`ServiceError`)."""
+    names a dead worker (then :class:`ServiceError`); ``batch_times()`` the wall ms the
+    workers' first batch began and their latest ended (read once at the end)."""
     from tqdm import tqdm
 
     tracker = DrainTracker(last_ts)
@@ -121,9 +127,12 @@ def watch_drain(
                 break
             time.sleep(poll_s)
     cpu = meter.finish()
+    first_ms, last_ms = batch_times()
+    tracker.saw_first(first_ms)
     seconds = None
     if tracker.complete and tracker.first_ms is not None and tracker.done_ms is not None:
-        seconds = round((tracker.done_ms - tracker.first_ms) / 1000, 3)
+        done_ms = max(tracker.done_ms, last_ms or 0)
+        seconds = round((done_ms - tracker.first_ms) / 1000, 3)
     return DrainOutcome(
         events=events,
         shoppers=len(last_ts),

@@ -110,22 +110,39 @@ def peak_rss_bytes(status: str) -> int | None:
     return None
 
 
-GAUGES = ("max_", "generation", "partitions", "rebuilt_users", "rebuild_ms", "decay_notes")
-"""Prefixes of ``/pipeline/stats`` entries that are a current or largest value, not a count."""
+GAUGES = (
+    "max_",
+    "first_",
+    "last_",
+    "generation",
+    "partitions",
+    "rebuilt_users",
+    "rebuild_ms",
+    "decay_notes",
+)
+"""Prefixes of ``/pipeline/stats`` entries that are a current, largest or earliest value, not a
+count (``first_*``, a time, combines as the earliest; ``last_*`` as the latest)."""
 
 
 def combine(readings: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Several workers' counters as one: counts add up, gauges take the largest.
+    """Several workers' counters as one: counts add up, gauges take the largest (``first_*``
+    the earliest).
 
-    >>> combine([{"events": 3, "max_batch": 500, "generation": 2}, {"events": 4, "max_batch": 9}])
-    {'events': 7, 'max_batch': 500, 'generation': 2}
+    >>> combine([{"events": 3, "max_batch": 500, "first_batch_ms": 7}, {"events": 4,
+    ...          "max_batch": 9, "first_batch_ms": 5}])
+    {'events': 7, 'max_batch': 500, 'first_batch_ms': 5}
     """
     out: dict[str, int] = {}
     for reading in readings:
         for k, v in reading.items():
             if not isinstance(v, int):
                 continue
-            out[k] = max(out.get(k, v), v) if k.startswith(GAUGES) else out.get(k, 0) + v
+            if k.startswith("first_"):
+                out[k] = min(out.get(k, v), v)
+            elif k.startswith(GAUGES):
+                out[k] = max(out.get(k, v), v)
+            else:
+                out[k] = out.get(k, 0) + v
     return out
 
 

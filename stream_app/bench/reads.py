@@ -1,7 +1,7 @@
 """Reads while the paced phase runs: ``--readers`` client threads ask for random shoppers'
 answers, half of them through the serving library (:class:`stream_app.serving.Reader`: one
-``MGET``), half over HTTP (a worker's ``GET /recommendations/{user_id}``, keep-alive, the
-workers in turn), at ``--read-rate`` reads/s in all (0: each thread as fast as it can).
+``MGET``), half over HTTP (``GET /recommendations/{user_id}`` of a ``stream-app serve`` process,
+keep-alive), at ``--read-rate`` reads/s in all (0: each thread as fast as it can).
 
 Each thread waits for its answer before its next read (a closed loop): a read that stalls
 delays the thread's next one instead of piling more up, so under stalls the percentiles

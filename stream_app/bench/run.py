@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,11 @@ from stream_app.bench.namespace import (
 from stream_app.settings import Settings
 
 __all__ = ["run_bench"]
+
+
+def _batch_times(stats: dict[str, int]) -> tuple[int | None, int | None]:
+    """When the workers began their first batch and ended their latest (wall ms)."""
+    return stats.get("first_batch_ms"), stats.get("last_batch_ms")
 
 
 def _say(text: str) -> None:
@@ -84,7 +90,7 @@ def load_backlog(args: argparse.Namespace, settings: Settings) -> tuple[list[Eve
         seed_answers(artifacts, settings, progress=progress)
         return events, f"{args.log.name}"
     catalog = load_catalog(args.catalog)
-    orders = read_orders(args.orders)
+    orders = traffic.clone_orders(read_orders(args.orders), args.clones)
     history, recent = split_test_orders(orders, args.last_orders)
     if not history:
         raise ConfigError(
@@ -98,6 +104,8 @@ def load_backlog(args: argparse.Namespace, settings: Settings) -> tuple[list[Eve
     source = (
         f"{args.orders.name}, each shopper's last {orders_word} + searches at {args.search_rate:g}"
     )
+    if args.clones > 1:
+        source += f", every shopper {args.clones} times (clones)"
     return events, source
 
 
@@ -161,6 +169,8 @@ def _phases(
     from stream_app.bench.workers import Workers
     from stream_app.replay import Pace, publish
     from stream_app.services import provision_topics
+    from stream_app.services.procs import free_port
+    from stream_app.workerproc import ServeProcess
 
     progress = not args.no_progress
     logs = run_dir(settings, settings.app_id)
@@ -198,6 +208,7 @@ def _phases(
     _say(f"pipeline: starting {args.workers} worker(s) on the backlog (logs in {logs})")
     workers = Workers(settings, args.workers, logs).start()
     readers: Readers | None = None
+    server: ServeProcess | None = None
     try:
         drained = watch_drain(
             client,
@@ -206,6 +217,7 @@ def _phases(
             len(backlog),
             meter=workers.meter(),
             problem=workers.problem,
+            batch_times=lambda: _batch_times(combine(workers.stats())),
             progress=progress,
         )
         drain_stats = combine(workers.stats())
@@ -227,12 +239,15 @@ def _phases(
                 backlog, round(args.rate * args.seconds), shopper_order=args.grouped
             )
             _say(f"paced phase: {len(paced):,} events at {args.rate:,g}/s, {args.readers} readers")
+            server = ServeProcess(
+                replace(settings, web_port=free_port(settings.web_host)), logs / "serve.log"
+            ).start()
             readers = Readers(
                 ReadPlan(
                     redis_url=settings.redis_url,
                     prefix=settings.reco_prefix,
                     users=tuple(last_ts),
-                    http=tuple((settings.web_host, port) for port in workers.ports),
+                    http=((settings.web_host, server.settings.web_port),),
                     readers=args.readers,
                     seconds=args.seconds,
                     rate=args.read_rate,
@@ -254,6 +269,8 @@ def _phases(
     finally:
         if readers is not None:
             readers.stop()
+        if server is not None:
+            server.stop()
         workers.stop()
     changelog = f"{settings.app_id}-user-state-changelog"
     results["cost"]["table_state_bytes"] = sizes(

@@ -76,7 +76,7 @@ def render(r: Mapping[str, Any]) -> str:
         f"           {_n(b['events'])} events of {_n(b['shoppers'])} shoppers, {b['order']}, "
         f"published at {_n(b['publish_per_s'])}/s",
         "",
-        "drain (first answer -> every shopper's answer reflects their last event)",
+        "drain (first batch -> every shopper's answer reflects their last event)",
     ]
     d = r.get("drain")
     if d:
@@ -113,7 +113,7 @@ def render(r: Mapping[str, Any]) -> str:
         target = "unpaced" if not rd["target_per_s"] else f"{_n(rd['target_per_s'])} reads/s asked"
         done = sum((rd[k].get("per_s") or 0) for k in ("library", "http"))
         lines.append(f"reads meanwhile: {rd['readers']} readers, {target}, {_n(done)}/s done")
-        for kind, label in (("library", "serving.Reader"), ("http", "HTTP GET")):
+        for kind, label in (("library", "serving.Reader"), ("http", "HTTP (serve)")):
             k = rd[kind]
             errors = f", {k['errors']} errors ({k['first_error']})" if k["errors"] else ""
             lines.append(

@@ -17,11 +17,39 @@ from itertools import islice
 
 from schemas.errors import ConfigError
 from schemas.events import MAX_TS_MS, CartAdd, Event
+from schemas.instacart import Order
 
-__all__ = ["PASS_GAP_MS", "by_user", "grouped", "interleave", "last_ts_by_user", "paced_events"]
+__all__ = [
+    "PASS_GAP_MS",
+    "by_user",
+    "clone_orders",
+    "grouped",
+    "interleave",
+    "last_ts_by_user",
+    "paced_events",
+]
 
 PASS_GAP_MS = 24 * 60 * 60 * 1000
 """Time between a shopper's last event of one pass and their first of the next: a new session."""
+
+
+def clone_orders(orders: Sequence[Order], k: int) -> list[Order]:
+    """``orders`` and ``k - 1`` copies of them, each copy under new user and order ids
+    (``id + i * (max id + 1)``): a store with ``k`` times as many shoppers, on real histories.
+
+    >>> o = Order(10, 7, 1, 0, 8, None, (196,))
+    >>> [(c.order_id, c.user_id) for c in clone_orders([o], 3)]
+    [(10, 7), (21, 15), (32, 23)]
+    """
+    if k <= 1 or not orders:
+        return list(orders)
+    user_stride = max(o.user_id for o in orders) + 1
+    order_stride = max(o.order_id for o in orders) + 1
+    return [
+        replace(o, user_id=o.user_id + i * user_stride, order_id=o.order_id + i * order_stride)
+        for i in range(k)
+        for o in orders
+    ]
 
 
 def by_user(events: Iterable[Event]) -> dict[int, list[Event]]:

@@ -39,9 +39,10 @@ worker and floor logs stay in STREAM_APP_STATE_DIR/bench/<run>/). Phases:
              send -> its answer in Redis (the answer's updated_at, stamped just before the
              write): p50, p90, p99, max.
   reads      meanwhile --readers threads (a process of their own) read random shoppers'
-             answers, half through the serving library (one MGET), half through a worker's
-             GET /recommendations/{user_id}, --read-rate reads/s in all: p50, p99, and the
-             rate achieved (each thread waits for its answer before its next read).
+             answers, half through the serving library (one MGET), half through HTTP
+             GET /recommendations/{user_id} of a `stream-app serve` process, --read-rate
+             reads/s in all: p50, p99, and the rate achieved (each thread waits for its answer
+             before its next read).
   cost       worker CPU seconds per 1,000 events during the drain (/proc, from each worker's
              first applied events on), peak RSS (VmHWM), table state bytes per shopper (last
              value per key of the changelog topic), Redis bytes per shopper (MEMORY USAGE of
@@ -95,6 +96,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0,
         metavar="N",
         help="random seed of the searches and the readers (default 0)",
+    )
+    data.add_argument(
+        "--clones",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="every shopper K times under different user ids (synthetic: a store with K times "
+        "as many shoppers at once, on the same histories; default 1). With --orders only",
     )
     data.add_argument(
         "--grouped",
@@ -168,6 +177,8 @@ def check_inputs(args: argparse.Namespace) -> None:
         )
     if args.artifacts is not None and args.log is None:
         raise ConfigError("--artifacts goes with --log (with --orders the bench builds its own)")
+    if getattr(args, "clones", 1) > 1 and args.log is not None:
+        raise ConfigError("--clones goes with --orders (a --log is published as it is)")
     if args.orders is not None and not args.orders.exists():
         raise ConfigError(f"--orders {args.orders}: no such file or folder")
     for option, path, want_dir in (("--catalog", args.catalog, True), ("--log", args.log, False)):

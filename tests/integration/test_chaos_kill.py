@@ -7,6 +7,7 @@ the worker's own settings. Select it alone with ``pytest -m chaos``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(48
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "instacart"
 KILLS = 5
-LAST_ORDERS = 10  # ~4.2k events of 25 shoppers: a drain long enough to be killed five times
+LAST_ORDERS = 10  # ~4.2k events of 25 shoppers
+BATCH_MAX = 16  # small record sets: a drain of that backlog long enough to be killed five times
 
 
 def test_worker_sigkilled_mid_drain_leaves_every_answer_equal_to_the_twin(
@@ -35,7 +37,8 @@ def test_worker_sigkilled_mid_drain_leaves_every_answer_equal_to_the_twin(
         search_rate=0.3,
         seed=7,
     )
-    lab = Lab(live_services, workload, tmp_path, Options(kills=KILLS, seed=7), progress=False)
+    settings = replace(live_services, batch_max=BATCH_MAX)
+    lab = Lab(settings, workload, tmp_path, Options(kills=KILLS, seed=7), progress=False)
     result = kill(lab)
     report = f"\n{format_table([result])}\n{result.extra}\nworker logs: {tmp_path / 'logs'}"
     assert result.restarts == KILLS, report

@@ -89,3 +89,27 @@ def test_a_rebuilt_seed_keeps_only_the_orders_it_does_not_cover(folded) -> None:
 def test_default_config_is_what_the_fixture_artifacts_use(folded) -> None:
     _, _, artifacts = folded
     assert artifacts.config.max_recent_orders == DEFAULT_CONFIG.max_recent_orders
+
+
+def test_kept_pieces_serialise_as_encoding_the_pending_events_again() -> None:
+    """The serialised pending events a buffer carries along give the very bytes encoding
+    them afresh would (and the same state read back), before and after some settle."""
+    catalog = load_catalog(FIXTURE)
+    orders = read_orders(FIXTURE / "orders.csv")
+    history, recent = split_test_orders(orders, 2)
+    artifacts = build_artifacts(history, catalog)
+    events = reorder.sort_for_apply(recent_events(orders, recent, catalog, search_rate=0.3))
+    for user in sorted({e.user_id for e in events})[:8]:
+        seed = artifacts.seed_state(user) or empty_state(user)
+        mine = [e for e in events if e.user_id == user]
+        buf = reorder.start(seed)
+        for i in range(0, len(mine), 2):
+            buf = reorder.add_many(buf, mine[i : i + 2], artifacts.config, 1_000 + i)
+        assert buf.pieces is not None and len(buf.pieces) == len(buf.pending) == len(mine)
+        assert buf.to_bytes() == replace(buf, pieces=None).to_bytes()
+        back = reorder.from_bytes(buf.to_bytes(), lambda u, s=seed: s, artifacts.config)
+        assert back == buf
+        middle = 1_000 + reorder.DEFAULT_HOLD_MS + len(mine) // 2
+        settled = reorder.add_many(buf, [], artifacts.config, 0, frontier=middle)
+        assert 0 < len(settled.pending) < len(mine)
+        assert settled.to_bytes() == replace(settled, pieces=None).to_bytes()

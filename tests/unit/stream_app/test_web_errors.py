@@ -1,7 +1,9 @@
-"""The worker's web server answers every error in JSON, unknown paths included.
+"""Both HTTP servers (the worker's and `stream-app serve`'s) answer the same way, every error
+in JSON, unknown paths included.
 
-The views are registered on a real (not started) Faust app and its aiohttp application is
-served by aiohttp's test server on a free port: no worker, Kafka or Redis.
+The worker's views are registered on a real (not started) Faust app; its aiohttp application,
+and the standalone :func:`serving_app`, are served by aiohttp's test server on a free port: no
+worker, Kafka or Redis.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from schemas.errors import ServiceError
 from schemas.recommendation import Recommendation
 from stream_app.serving import Served
-from stream_app.web import register_views
+from stream_app.web import register_views, serving_app
 
 
 class FakeReader:
@@ -30,16 +32,25 @@ class FakeReader:
         )
         return Served(reco, 5, False, user_id)
 
+    async def close(self) -> None:
+        pass
 
-@pytest.fixture
-async def client(tmp_path: Path):
+
+@pytest.fixture(params=["worker", "serve"])
+async def client(request: pytest.FixtureRequest, tmp_path: Path):
+    names = lambda pid: f"name {pid}"  # noqa: E731
+    if request.param == "serve":
+        server = serving_app(FakeReader(), names)  # type: ignore[arg-type]
+        async with TestClient(TestServer(server, host="127.0.0.1", port=0)) as c:
+            yield c
+        return
     app = faust.App(
         "web-errors-test",
         broker="kafka://localhost:1",
         autodiscover=False,
         datadir=str(tmp_path / "data"),
     )
-    register_views(app, FakeReader(), lambda pid: f"name {pid}")  # type: ignore[arg-type]
+    register_views(app, FakeReader(), names)  # type: ignore[arg-type]
     assert app.web.cors is not None  # set up as Faust's Web.on_start does before serving
     async with TestClient(TestServer(app.web.web_app, host="127.0.0.1", port=0)) as c:
         yield c

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, replace
@@ -403,13 +404,17 @@ class Pipeline:
             await self.write(answers, states, now_ms)
             return len(answers)
 
+    def begin_batch(self) -> None:
+        """Note when (wall ms) and at what process CPU time (ms) the first batch began: the
+        start of a drain, for ``stream-app bench``."""
+        if "first_batch_ms" not in self.stats:
+            self.stats["first_batch_ms"] = wall_ms()
+            self.stats["first_batch_cpu_ms"] = round(time.process_time() * 1000)
+
     def count_batch(self, size: int, seconds: float, **steps: float) -> None:
         """Bookkeeping for the stats page: batches, their sizes, busy time and, per named
         step (``fold``, ``rank``, ``sink``, ``confirm``), the seconds it took (``{step}_ms``)."""
-        now = wall_ms()
-        if "first_batch_ms" not in self.stats:  # when this worker began its first batch
-            self.stats["first_batch_ms"] = now - round(seconds * 1000)
-        self.stats["last_batch_ms"] = now  # ... and ended its latest
+        self.stats["last_batch_ms"] = wall_ms()  # when the latest batch ended
         self.stats["batches"] += 1
         self.stats["max_batch"] = max(self.stats["max_batch"], size)
         self.stats["busy_ms"] += round(seconds * 1000)

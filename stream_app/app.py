@@ -157,6 +157,7 @@ def create_app(
 
     async def score(batch: list[Any]) -> None:
         """decode → update → write back → rank → sink, once per fetched record set."""
+        pipeline.begin_batch()
         started = time.perf_counter()
         # a revocation from here on: note nobody (Faust waits for the batch being handled
         # before it revokes, so this guards the timer's lock wait, not these steps)

@@ -8,8 +8,8 @@ One run, in order (each phase a module):
 2. **floors** (:mod:`~stream_app.bench.floors`): a bare aiokafka consumer, then a minimal Faust
    app, each drains the same backlog into Redis with no state and no scoring;
 3. **drain** (:mod:`~stream_app.bench.drain`, :mod:`~stream_app.bench.workers`): ``--workers``
-   worker processes start on the backlog; events/s from the first answer until every shopper's
-   answer reflects their last event, as a ratio to each floor;
+   worker processes start on the backlog; events/s from their first batch until the last event
+   is applied and every shopper's answer reflects it, as a ratio to each floor;
 4. **freshness** and **reads** (:mod:`~stream_app.bench.freshness`,
    :mod:`~stream_app.bench.reads`): events paced at ``--rate`` for ``--seconds``, the delay
    from each send to its answer in Redis, while reader threads read answers through the

@@ -22,22 +22,34 @@ __all__ = ["CpuMeter", "redis_sizes", "table_state_sizes"]
 
 
 class CpuMeter:
-    """CPU seconds per event of some processes, each from the first time it has applied events.
+    """CPU seconds per event of some processes, each from the start of its first batch.
 
     ``counters`` maps each pid to a function returning how many events that process has
-    applied so far (0 while it cannot say). A process's baseline (CPU, events) is taken at the
-    first :meth:`poll` that finds it has applied some, so its start (imports, artifacts,
-    joining the group) and its first batch are left out of both sides of the ratio.
+    applied so far (0 while it cannot say); ``starts`` (optional) each pid to a function
+    returning the process's CPU seconds when its first batch began (None: not yet, or it cannot
+    say). The baseline (CPU, events) of a process is that CPU time and 0 events when it can say,
+    else what the first :meth:`poll` that finds it has applied events reads; either way its
+    start (imports, artifacts, joining the group) is left out of both sides of the ratio.
     """
 
-    def __init__(self, counters: Mapping[int, Callable[[], int]]) -> None:
+    def __init__(
+        self,
+        counters: Mapping[int, Callable[[], int]],
+        starts: Mapping[int, Callable[[], float | None]] | None = None,
+    ) -> None:
         self.counters = dict(counters)
+        self.starts = dict(starts or {})
         self.base: dict[int, tuple[float, int]] = {}
 
     def poll(self) -> None:
         """Take the baseline of processes that have just started applying events."""
         for pid, count in self.counters.items():
             if pid in self.base:
+                continue
+            start = self.starts.get(pid)
+            began = start() if start is not None else None
+            if began is not None:
+                self.base[pid] = (began, 0)
                 continue
             applied = count()
             cpu = process_cpu_s(pid) if applied > 0 else None
@@ -47,6 +59,7 @@ class CpuMeter:
     def finish(self) -> dict[str, Any]:
         """CPU seconds and events (``cpu_events``) since the baselines, and CPU seconds per
         1,000 events."""
+        self.poll()  # a process that drained everything between two polls
         cpu, events = 0.0, 0
         for pid, (cpu0, applied0) in self.base.items():
             now = process_cpu_s(pid)

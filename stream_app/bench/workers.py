@@ -66,7 +66,8 @@ class Workers:
 
     def meter(self) -> CpuMeter:
         """A CPU meter over the workers, counting the messages each has taken (events
-        applied and dead letters; redeliveries, dropped, are not counted)."""
+        applied and dead letters; redeliveries, dropped, are not counted) from the CPU time
+        each reports for the start of its first batch (``first_batch_cpu_ms``)."""
 
         def applied(proc: WorkerProcess) -> int:
             try:
@@ -75,7 +76,18 @@ class Workers:
                 return 0  # not serving yet
             return int(stats.get("events", 0)) + int(stats.get("dead_letters", 0))
 
-        return CpuMeter({p.proc.pid: (lambda p=p: applied(p)) for p in self.procs if p.proc})
+        def began(proc: WorkerProcess) -> float | None:
+            try:
+                ms = proc.stats().get("first_batch_cpu_ms")
+            except (urllib.error.URLError, OSError, ValueError):
+                return None
+            return None if ms is None else ms / 1000
+
+        running = [p for p in self.procs if p.proc]
+        return CpuMeter(
+            {p.proc.pid: (lambda p=p: applied(p)) for p in running},
+            {p.proc.pid: (lambda p=p: began(p)) for p in running},
+        )
 
     def peak_rss(self) -> list[int | None]:
         """Each worker's peak resident memory so far (bytes)."""

@@ -30,11 +30,13 @@ worker and floor logs stay in STREAM_APP_STATE_DIR/bench/<run>/). Phases:
   floors     the same backlog drained by (a) a bare aiokafka consumer (orjson decode, one
              pipelined Redis SET per shopper per batch) and (b) a minimal Faust app doing the
              same (take_events, the workers' batch size and window); no state, no scoring.
-  drain      --workers worker processes start on the backlog. Events/s from the first answer
-             until every shopper's answer reflects their last event (answer event_ts), and
-             that rate as a ratio to each floor's, measured the same way: on a machine shared
-             with other work the ratios are the figures to compare between runs. Also events
-             per rescore (the workers' /pipeline/stats).
+  drain      --workers worker processes start on the backlog. Events/s from the start of their
+             first batch to the end of the batch that applied the last event, with every
+             shopper's answer reflecting their last event (answer event_ts), and that rate as
+             a ratio to each floor's, measured the same way: on a machine shared with other
+             work the ratios are the figures to compare between runs. Also events per rescore
+             (the workers' /pipeline/stats): with few shoppers a batch holds many events of
+             each, which flatters the rate; --clones K gives a store's many shoppers.
   freshness  events (the backlog again, later in time) paced at --rate for --seconds; for each,
              send -> its answer in Redis (the answer's updated_at, stamped just before the
              write): p50, p90, p99, max.

@@ -61,7 +61,7 @@ def test_bench_on_the_sample_reports_every_section_and_cleans_up(
     cost = r["cost"]
     assert cost["cpu_s_per_1k_events"] > 0 and all(cost["peak_rss_bytes"])
     assert cost["table_state_bytes"]["n"] == 25 and cost["redis_bytes"]["n"] == 25
-    assert "drain (first answer" in done.stdout and "freshness:" in done.stdout
+    assert "drain (first batch" in done.stdout and "freshness:" in done.stdout
 
     run = r["run"]
     assert not list(redis_client.scan_iter(match=f"{run}*"))

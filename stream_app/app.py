@@ -114,6 +114,8 @@ def create_app(
     datadir(settings).parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the leaf
     app = faust.App(
         settings.app_id,
+        env={},  # Settings is the one source: Faust would let WEB_PORT, BROKER_URL, ... override
+
         broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
         store="memory://",
         topic_partitions=settings.partitions,

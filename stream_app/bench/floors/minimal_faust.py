@@ -28,6 +28,7 @@ def make_app(config: FloorConfig):  # -> faust.App
     config.datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         config.group,
+        env={},  # as the worker: no WEB_PORT, BROKER_URL, ... from the environment
         broker=[f"kafka://{hp.strip()}" for hp in config.bootstrap.split(",")],
         store="memory://",
         topic_partitions=config.partitions,

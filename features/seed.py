@@ -11,8 +11,8 @@ from features.update import apply
 from schemas.events import Event
 
 if TYPE_CHECKING:  # pragma: no cover
-    from schemas.catalog import Catalog
-    from schemas.instacart import Order
+    from loaders.catalog import Catalog
+    from loaders.instacart import Order
 
 __all__ = ["fold", "seed_state"]
 
@@ -43,7 +43,7 @@ def seed_state(
 
     Orders of other users are ignored.
     """
-    from schemas.instacart import orders_to_events
+    from loaders.instacart import orders_to_events
 
     mine = [o for o in orders if o.user_id == user_id]
     return fold(empty_state(user_id), orders_to_events(mine, catalog), config)

@@ -37,8 +37,8 @@ from scorers.queryindex import QueryIndex, new_query_memo
 from scorers.userview import UserView, new_view_memo
 
 if TYPE_CHECKING:  # pragma: no cover
-    from schemas.catalog import Catalog
-    from schemas.instacart import Order
+    from loaders.catalog import Catalog
+    from loaders.instacart import Order
 
 __all__ = ["ARTIFACTS_FORMAT", "Artifacts", "build_artifacts", "seed_states"]
 
@@ -218,7 +218,7 @@ def seed_states(
     orders: Sequence[Order], catalog: Catalog, config: FeatureConfig = DEFAULT_CONFIG
 ) -> dict[int, UserState]:
     """Every user's state after replaying their orders (``orders_to_events`` + ``apply``)."""
-    from schemas.instacart import orders_to_events
+    from loaders.instacart import orders_to_events
 
     by_user: dict[int, list[Any]] = defaultdict(list)
     for event in orders_to_events(orders, catalog):

@@ -46,8 +46,8 @@ from scorers.featurize import candidate_features
 from scorers.model import LinearModel
 
 if TYPE_CHECKING:  # pragma: no cover
-    from schemas.catalog import Catalog
-    from schemas.instacart import Order
+    from loaders.catalog import Catalog
+    from loaders.instacart import Order
 
 __all__ = ["OBJECTIVES", "RerankerLearner", "train_model", "training_examples"]
 
@@ -337,7 +337,7 @@ def training_examples(
     (its rows are contiguous, the added product first). ``neg_per_pos=None`` keeps *all* the
     other candidates (~7M rows on the dev file, so stored as float32).
     """
-    from schemas.instacart import orders_to_events, split_test_orders
+    from loaders.instacart import orders_to_events, split_test_orders
     from scorers.evaluation.run import test_period_events
 
     early, _ = split_test_orders(orders, holdout_orders)

@@ -58,7 +58,8 @@ class Settings:
         """Configs of the topics stream-app creates (``ensure_topics(configs=...)``).
 
         ``LogAppendTime``: records carry the time the broker appended them, which is what
-        tells the worker how far it has read every input partition (:mod:`stream_app.frontier`);
+        tells the worker how far it has read every input partition
+        (:mod:`stream_app.worker.frontier`);
         the event's own time is in its JSON."""
         return {
             "retention.ms": str(self.topic_retention_ms),
@@ -86,20 +87,21 @@ class Settings:
     fetch_max_wait_ms: int = 100
     """How long the broker may hold a consumer fetch for partitions with no new data (Faust
     fixes 1500 ms; aiokafka sends one fetch per broker at a time, so a long-held fetch for idle
-    partitions stalls busy ones: see :mod:`stream_app.fetchguard`)."""
+    partitions stalls busy ones: see :mod:`stream_app.worker.fetchguard`)."""
     decay_rescore_interval_s: float = 30.0
     """How often the timer rescores users whose search context has faded since their answer."""
     redis_check_interval_s: float = 1.0
     """How often the worker checks whether Redis lost its answers (a marker hash under the key
     prefix gone, or Redis's ``run_id`` changed: FLUSHDB, restart, failover, eviction) and then
-    writes every answer it owns again, and the fallback (:mod:`stream_app.rematerialise`); so a
+    writes every answer it owns again, and the fallback (:mod:`stream_app.worker.rematerialise`);
+    so a
     rebuild starts at most this long after Redis answers again. 0 = off."""
     reco_prefix: str = "reco"
     reorder_hold_ms: int = 2_000
     """How much later (Kafka append time) a producer may publish an event than a later-stamped
     event of the same user and still have it applied in event-time order. Consumer lag, restarts
     and broker outages need no allowance: held events settle only once every input partition
-    has been read past them (:mod:`stream_app.reorder`)."""
+    has been read past them (:mod:`features.reorder`)."""
     session_timeout_s: float = 10.0
     """Consumer group session timeout: how long a worker that stopped heartbeating (killed, hung)
     keeps its partitions before the group gives them to others. Faust's default is 60 s."""
@@ -138,6 +140,29 @@ class Settings:
             topic_dead_letters=f"{run}-dead-letters",
             decay_rescore_interval_s=0.0,
         )
+
+    def input_topics(self) -> list[str]:
+        """The three co-partitioned input topics, in the order cart adds, searches, checkouts.
+
+        >>> Settings().input_topics()
+        ['cart-adds', 'searches', 'checkouts']
+        """
+        return [self.topic_cart_adds, self.topic_searches, self.topic_checkouts]
+
+    def topic_for(self, event_type: str) -> str:
+        """The input topic of an event type (``cart_add``, ``search``, ``checkout``).
+
+        >>> Settings().topic_for("search")
+        'searches'
+        """
+        return dict(zip(("cart_add", "search", "checkout"), self.input_topics(), strict=True))[
+            event_type
+        ]
+
+    def provisioned_topics(self) -> list[str]:
+        """What ``stream-app services up`` and a worker create: the inputs and the dead letters,
+        all co-partitioned."""
+        return [*self.input_topics(), self.topic_dead_letters]
 
     def instance_id(self) -> str | None:
         """The consumer's ``group.instance.id`` (None: dynamic membership).

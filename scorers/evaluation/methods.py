@@ -68,8 +68,8 @@ class CachedAnswer:
 
     >>> from features import empty_state
     >>> from scorers import build_artifacts
-    >>> from schemas.catalog import Catalog, Product
-    >>> from schemas.instacart import Order
+    >>> from loaders.catalog import Catalog, Product
+    >>> from loaders.instacart import Order
     >>> cat = Catalog({p: Product(p, f"p{p}", 1, 1) for p in range(1, 30)}, {1: "a"}, {1: "d"})
     >>> art = build_artifacts([Order(1, 1, 1, 0, 9, None, tuple(range(1, 30)))], cat)
     >>> cached = CachedAnswer(depth=5)

@@ -11,15 +11,15 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from loaders.instacart import Order, orders_to_events, split_test_orders
 from schemas.events import Checkout, Event
-from schemas.instacart import Order, orders_to_events, split_test_orders
 from scorers.artifacts import Artifacts, build_artifacts
 from scorers.evaluation.prequential import Prequential
 from scorers.evaluation.summary import summarize
 from scorers.model import LinearModel
 
 if TYPE_CHECKING:  # pragma: no cover
-    from schemas.catalog import Catalog
+    from loaders.catalog import Catalog
 
 __all__ = ["evaluate", "test_period_events"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from schemas.errors import StreamAppError
-from stream_app.services import kafka_answers, redis_answers, services_up
 from stream_app.settings import Settings
+from stream_app.stack import kafka_answers, redis_answers, services_up
 
 
 @pytest.fixture(scope="session")

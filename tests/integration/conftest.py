@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from schemas.errors import StreamAppError
-from stream_app.services import kafka_answers, procs, provision_topics, redis_answers, services_up
 from stream_app.settings import Settings
+from stream_app.stack import kafka_answers, procs, provision_topics, redis_answers, services_up
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """A minimal Faust app for the stack tests: one agent copies each event of a topic into Redis.
 
 Run as ``python stack_faust_app.py`` with the ``STACK_TEST_*`` variables set (the test does);
-importing it has no side effects. Kept apart from ``stream_app.app`` so that the stack is
+importing it has no side effects. Kept apart from ``stream_app.worker.app`` so that the stack is
 tested on its own: Kafka -> aiokafka -> Faust agent -> redis.asyncio.
 """
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from stream_app.services.procs import free_port
 from stream_app.settings import Settings
+from stream_app.stack.procs import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 

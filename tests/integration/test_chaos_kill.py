@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from stream_app.chaos import Lab, Options, format_table, load_workload
-from stream_app.chaos.scenarios import kill
 from stream_app.settings import Settings
+from stream_app.tools.chaos import Lab, Options, format_table, load_workload
+from stream_app.tools.chaos.scenarios import kill
 
 # a restarted worker may idle a whole consumer session (Faust's default: 60 s) before it
 # consumes, so the limit allows five of those; with static membership a restart takes seconds

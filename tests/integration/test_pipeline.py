@@ -20,19 +20,18 @@ from pathlib import Path
 import orjson
 import pytest
 
-from schemas.catalog import Catalog, load_catalog
+from loaders.catalog import Catalog, load_catalog
+from loaders.instacart import read_orders, split_test_orders
 from schemas.errors import ServiceError
 from schemas.events import CartAdd, Checkout, Event, Search, encode
-from schemas.instacart import read_orders, split_test_orders
 from schemas.recommendation import Recommendation
 from scorers import Artifacts, recommend
-from stream_app.agents import feature_config, replay_offline
-from stream_app.app import input_topics
-from stream_app.deadletter import DeadLetter
-from stream_app.replay import Pace, publish, recent_events
 from stream_app.serving import Reader
 from stream_app.settings import Settings
-from stream_app.workerproc import WorkerProcess, remove_run
+from stream_app.stack.workerproc import WorkerProcess, remove_run
+from stream_app.tools.replay import Pace, publish, recent_events
+from stream_app.worker.deadletter import DeadLetter
+from stream_app.worker.pipeline import feature_config, replay_offline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -74,7 +73,7 @@ class Env:
         try:
             tps = [
                 TopicPartition(t, p)
-                for t in input_topics(self.settings)
+                for t in self.settings.input_topics()
                 for p in range(self.settings.partitions)
             ]
             starts = consumer.beginning_offsets(tps)
@@ -106,7 +105,7 @@ def env(
     pipeline_settings: Callable[..., Settings],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Env]:
-    from stream_app.commands.build import build_and_seed
+    from stream_app.batch import build_and_seed
 
     run = f"tp-{os.getpid()}-{int(time.time())}"
     tmp = tmp_path_factory.mktemp("pipeline")
@@ -276,16 +275,16 @@ def test_input_topics_keep_records_and_stamp_append_time(env: Env) -> None:
                     t,
                     configs=["retention.ms", "message.timestamp.type"],
                 )
-                for t in input_topics(env.settings)
+                for t in env.settings.input_topics()
             ]
         )["topic"]
     finally:
         admin.close()
     assert {t: c["retention.ms"]["value"] for t, c in got.items()} == dict.fromkeys(
-        input_topics(env.settings), "-1"
+        env.settings.input_topics(), "-1"
     )
     assert {t: c["message.timestamp.type"]["value"] for t, c in got.items()} == dict.fromkeys(
-        input_topics(env.settings), "LogAppendTime"
+        env.settings.input_topics(), "LogAppendTime"
     )
 
 
@@ -312,8 +311,8 @@ def test_online_answers_equal_offline_replay_of_the_same_log(env: Env) -> None:
 
 
 def test_record_dumps_the_topics_back_to_a_log_in_event_time_order(env: Env, tmp_path) -> None:
-    from schemas.eventlog import read_event_log
-    from stream_app.replay import record
+    from loaders.eventlog import read_event_log
+    from stream_app.tools.replay import record
 
     user = env.spare_users[3]
     t0 = env.artifacts.seed_state(user).last_ts + 86_400_000

@@ -6,7 +6,7 @@ changelog record must land in the partition of the user's input events, or the s
 recover it into the wrong place and the user's next answer would start from a stale state.
 The second half of the events is published while the worker dies and the survivor rebalances
 and recovers, so events fetched around the rebalance must be neither lost nor applied twice
-(``stream_app/fetchguard.py``).
+(``stream_app/worker/fetchguard.py``).
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ from pathlib import Path
 
 import pytest
 
-from schemas.catalog import load_catalog
+from loaders.catalog import load_catalog
+from loaders.instacart import read_orders, split_test_orders
 from schemas.events import Checkout
-from schemas.instacart import read_orders, split_test_orders
 from schemas.recommendation import Recommendation
 from scorers import Artifacts
-from stream_app.agents import feature_config, replay_offline
-from stream_app.commands.build import build_and_seed
-from stream_app.replay import Pace, publish, recent_events
-from stream_app.services.procs import free_port
+from stream_app.batch import build_and_seed
 from stream_app.serving import Reader
 from stream_app.settings import Settings
-from stream_app.workerproc import WorkerProcess, remove_run
+from stream_app.stack.procs import free_port
+from stream_app.stack.workerproc import WorkerProcess, remove_run
+from stream_app.tools.replay import Pace, publish, recent_events
+from stream_app.worker.pipeline import feature_config, replay_offline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -149,7 +149,7 @@ def test_state_survives_a_worker_dying_and_its_partitions_moving(
 
         # b takes over a's partitions, recovering them from the changelog, while the next
         # events arrive (about 4 s of them): during a's shutdown, b's rebalance and b's
-        # recovery, where Faust's fetch raced the rebalance (stream_app/fetchguard.py). The
+        # recovery, where Faust's fetch raced the rebalance (stream_app/worker/fetchguard.py). The
         # answers are awaited, not b's counters: a may take some events before it stops.
         with ThreadPoolExecutor(1) as pool:
             sending = pool.submit(publish, then, settings, pace=Pace(rate=100), progress=False)

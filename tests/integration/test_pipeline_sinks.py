@@ -9,7 +9,7 @@ import pytest
 from schemas.errors import ServiceError, SinkError
 from schemas.recommendation import RecoItem, Recommendation
 from stream_app.serving import AsyncReader, Reader
-from stream_app.sinks import RedisSink, fence_keeps
+from stream_app.worker.sinks import RedisSink, fence_keeps
 
 pytestmark = pytest.mark.integration
 

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from schemas.catalog import load_catalog
-from schemas.instacart import read_orders, split_test_orders
+from loaders.catalog import load_catalog
+from loaders.instacart import read_orders, split_test_orders
 from schemas.recommendation import Recommendation, reco_key
 from scorers import Artifacts
-from stream_app.app import internal_topics
-from stream_app.rematerialise import Marker, marker_key, partition_of
-from stream_app.replay import Pace, publish, recent_events
-from stream_app.services.procs import free_port
 from stream_app.settings import Settings
-from stream_app.workerproc import PROBE_USER, WorkerProcess, remove_run
+from stream_app.stack.procs import free_port
+from stream_app.stack.workerproc import PROBE_USER, WorkerProcess, remove_run
+from stream_app.tools.replay import Pace, publish, recent_events
+from stream_app.worker.app import internal_topics
+from stream_app.worker.rematerialise import Marker, marker_key, partition_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -100,7 +100,7 @@ def env(
 ) -> Iterator[Env]:
     import redis
 
-    from stream_app.commands.build import build_and_seed
+    from stream_app.batch import build_and_seed
 
     run = f"trm-{os.getpid()}-{int(time.time())}"
     tmp = tmp_path_factory.mktemp("rematerialise")

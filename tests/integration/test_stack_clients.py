@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from schemas.errors import ConfigError, ServiceError
-from stream_app.services import ensure_topics, services_up, topic_partitions
+from stream_app.stack import ensure_topics, services_up, topic_partitions
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -205,7 +205,7 @@ def test_replay_publish_reports_events_kafka_refused(live_services, unique_name)
     from dataclasses import replace
 
     from schemas.events import CartAdd, Search
-    from stream_app.replay import Pace, publish
+    from stream_app.tools.replay import Pace, publish
 
     settings = replace(
         live_services,

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from schemas.errors import ServiceError
-from stream_app.services import (
+from stream_app.stack import (
     kafka_answers,
     redis_answers,
     services_down,
     services_status,
     services_up,
 )
-from stream_app.services.procs import Address, port_open, read_owned
+from stream_app.stack.procs import Address, port_open, read_owned
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

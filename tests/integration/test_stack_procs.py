@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from schemas.errors import ServiceError
-from stream_app.services import redis as redis_service
-from stream_app.services.procs import read_owned, spawn, stop
+from stream_app.stack import redis as redis_service
+from stream_app.stack.procs import read_owned, spawn, stop
 
 
 def _write_pid_file(path: Path, pid: int, start_time: str, marker: str) -> None:

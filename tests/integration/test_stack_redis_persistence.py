@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from stream_app.services.procs import Address, port_open, stop
-from stream_app.services.redis import RDB_FILE, RedisLayout, redis_answers, start_redis
+from stream_app.stack.procs import Address, port_open, stop
+from stream_app.stack.redis import RDB_FILE, RedisLayout, redis_answers, start_redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

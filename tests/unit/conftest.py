@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from schemas.catalog import load_catalog
-from schemas.instacart import read_orders, split_test_orders
+from loaders.catalog import load_catalog
+from loaders.instacart import read_orders, split_test_orders
 from scorers import build_artifacts
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "instacart"

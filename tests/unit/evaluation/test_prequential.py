@@ -7,8 +7,8 @@ from dataclasses import replace
 import orjson
 import pytest
 
-from schemas.catalog import Catalog, Product
-from schemas.instacart import Order, split_test_orders
+from loaders.catalog import Catalog, Product
+from loaders.instacart import Order, split_test_orders
 from scorers import build_artifacts
 from scorers.evaluation.run import evaluate
 from scorers.model import HAND_WEIGHTS, LinearModel, default_model

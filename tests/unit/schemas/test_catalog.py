@@ -1,4 +1,4 @@
-"""schemas.catalog: quirky names, strict errors with file:line, the fixture catalog."""
+"""loaders.catalog: quirky names, strict errors with file:line, the fixture catalog."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.catalog import MISSING, clean_name, load_catalog
+from loaders.catalog import MISSING, clean_name, load_catalog
 from schemas.errors import InvalidData
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "instacart"

@@ -1,4 +1,4 @@
-"""schemas.eventlog: JSON-lines event logs round-trip; a bad line names file:line."""
+"""loaders.eventlog: JSON-lines event logs round-trip; a bad line names file:line."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from loaders.eventlog import read_event_log, write_event_log
 from schemas.errors import InvalidData
-from schemas.eventlog import read_event_log, write_event_log
 from schemas.events import CartAdd, Checkout, Search
 
 EVENTS = [

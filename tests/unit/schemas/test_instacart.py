@@ -1,4 +1,4 @@
-"""schemas.instacart: strict reading, deterministic time synthesis, synthetic searches."""
+"""loaders.instacart: strict reading, deterministic time synthesis, synthetic searches."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.catalog import Catalog, Product, load_catalog
-from schemas.errors import ConfigError, InvalidData
-from schemas.events import CartAdd, Checkout, Event, Search, decode, encode
-from schemas.instacart import (
+from loaders.catalog import Catalog, Product, load_catalog
+from loaders.instacart import (
     ADD_INTERVAL_MS,
     BASE_MS,
     CHECKOUT_DELAY_MS,
@@ -26,6 +24,8 @@ from schemas.instacart import (
     read_orders,
     split_test_orders,
 )
+from schemas.errors import ConfigError, InvalidData
+from schemas.events import CartAdd, Checkout, Event, Search, decode, encode
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "instacart"
 HEADER = (

@@ -1,4 +1,4 @@
-"""schemas.instacart.read_release: the public release's folder layout gives the merged file's
+"""loaders.instacart.read_release: the public release's folder layout gives the merged file's
 orders, whatever the row order; incomplete folders and bad rows are one clear error."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from schemas.errors import InvalidData
-from schemas.instacart import (
+from loaders.instacart import (
     RELEASE_FILES,
     Order,
     check_release_folder,
     read_orders,
     read_release,
 )
+from schemas.errors import InvalidData
 
 ORDERS_HEADER = (
     "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order\n"

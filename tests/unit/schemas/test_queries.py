@@ -1,4 +1,4 @@
-"""schemas.queries: synthetic search queries look like what a shopper types."""
+"""loaders.queries: synthetic search queries look like what a shopper types."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from schemas.catalog import Catalog, Product
-from schemas.queries import name_terms, search_query_for
+from loaders.catalog import Catalog, Product
+from loaders.queries import name_terms, search_query_for
 
 CATALOG = Catalog({}, {24: "fresh fruits", 100: "missing"}, {4: "produce", 21: "missing"})
 

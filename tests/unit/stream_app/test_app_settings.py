@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from stream_app.app import create_app
 from stream_app.settings import Settings
-from stream_app.sinks import MemorySink
+from stream_app.worker.app import create_app
+from stream_app.worker.sinks import MemorySink
 
 
 def test_faust_environment_variables_do_not_override_settings(

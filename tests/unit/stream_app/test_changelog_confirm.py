@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from stream_app.changelog import ConfirmedTable, confirm
+from stream_app.worker.changelog import ConfirmedTable, confirm
 
 
 class _Producer:

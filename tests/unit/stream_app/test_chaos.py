@@ -8,12 +8,12 @@ import pytest
 
 from schemas.events import CartAdd, Checkout, Search
 from schemas.recommendation import RecoItem, Recommendation
-from stream_app.agents import Incoming, Pipeline, feature_config
-from stream_app.chaos.fuzz import KINDS, interleave
-from stream_app.chaos.observe import judge
-from stream_app.commands.chaos import FAULTS, faults
+from stream_app.cli.chaos import FAULTS, faults
 from stream_app.settings import Settings
-from stream_app.sinks import MemorySink
+from stream_app.tools.chaos.fuzz import KINDS, interleave
+from stream_app.tools.chaos.observe import judge
+from stream_app.worker.pipeline import Incoming, Pipeline, feature_config
+from stream_app.worker.sinks import MemorySink
 
 T0 = 1_500_000_000_000
 

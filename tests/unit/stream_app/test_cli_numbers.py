@@ -1,4 +1,4 @@
-"""Every numeric option is checked by the parser (stream_app.commands._numbers): a bad value is
+"""Every numeric option is checked by the parser (stream_app.cli._numbers): a bad value is
 an argparse error naming the option (exit code 2, before any work); a good one parses as before."""
 
 from __future__ import annotations

@@ -108,12 +108,12 @@ def test_a_path_through_a_broken_symlink_is_one_line(
 def test_record_checks_out_before_contacting_kafka(
     afile: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import stream_app.replay
+    import stream_app.tools.replay
 
     def no_kafka(*_a: object, **_k: object) -> None:
         raise AssertionError("record() must not run with a bad --out")
 
-    monkeypatch.setattr(stream_app.replay, "record", no_kafka)
+    monkeypatch.setattr(stream_app.tools.replay, "record", no_kafka)
     bad = afile / "log.jsonl"
     assert main(["record", "--out", str(bad)]) == 2
     _one_line_error(capsys, "record", bad)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stream_app.cli import main
-from stream_app.services.procs import free_port
+from stream_app.stack.procs import free_port
 
 
 def test_get_with_redis_down_is_one_line_naming_the_url_and_services_up(

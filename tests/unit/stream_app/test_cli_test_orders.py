@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import stream_app.commands.build as build_cmd
-from schemas.catalog import load_catalog
-from schemas.eventlog import read_event_log
-from schemas.instacart import orders_to_events, read_orders
+import stream_app.cli.build as build_cmd
+from loaders.catalog import load_catalog
+from loaders.eventlog import read_event_log
+from loaders.instacart import orders_to_events, read_orders
+from stream_app.batch import BuildSummary
 from stream_app.cli import main
-from stream_app.commands.build import BuildSummary
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "instacart"
 ORDERS = FIXTURE / "orders.csv"

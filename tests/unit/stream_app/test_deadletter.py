@@ -7,7 +7,7 @@ import pytest
 
 from schemas.errors import InvalidData, InvalidEvent
 from schemas.events import decode
-from stream_app.deadletter import (
+from stream_app.worker.deadletter import (
     KEEP_KEY_CHARS,
     KEEP_RAW_BYTES,
     DeadLetter,

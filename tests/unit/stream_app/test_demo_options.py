@@ -8,7 +8,7 @@ import pytest
 
 from schemas.errors import ConfigError
 from stream_app.cli import build_parser
-from stream_app.commands.demo import demo_settings, get_command, show_lines, worker_summary
+from stream_app.cli.demo import demo_settings, get_command, show_lines, worker_summary
 from stream_app.settings import Settings
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import faust
 from aiokafka.structs import TopicPartition
 
-from stream_app import fetchguard
+from stream_app.worker import fetchguard
 
 IN0 = TopicPartition("events", 0)
 LOG0 = TopicPartition("app-user-state-changelog", 0)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from schemas.catalog import load_catalog
-from schemas.eventlog import read_event_log
+from loaders.catalog import load_catalog
+from loaders.eventlog import read_event_log
+from loaders.instacart import orders_to_events, read_orders
 from schemas.events import Search
-from schemas.instacart import orders_to_events, read_orders
 from stream_app.cli import main
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "instacart"

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from aiokafka.structs import TopicPartition
 
-from stream_app.intake import Intake, divert, run
+from stream_app.worker.intake import Intake, divert, run
 
 IN0 = TopicPartition("cart-adds", 0)
 IN1 = TopicPartition("searches", 1)

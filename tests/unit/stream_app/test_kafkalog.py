@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from stream_app.kafkalog import FETCHER_LOGGER, OffsetResetAlarm, install_offset_reset_alarm
+from stream_app.worker.kafkalog import FETCHER_LOGGER, OffsetResetAlarm, install_offset_reset_alarm
 
 
 @pytest.fixture

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from features import DEFAULT_CONFIG
-from schemas.catalog import load_catalog
+from loaders.catalog import load_catalog
+from loaders.instacart import read_orders, split_test_orders
 from schemas.events import Search, encode
-from schemas.instacart import read_orders, split_test_orders
+from schemas.keys import user_key
 from schemas.recommendation import Recommendation
 from scorers import build_artifacts
-from stream_app.agents import Incoming, Pipeline, user_key
-from stream_app.sinks import MemorySink
+from stream_app.worker.pipeline import Incoming, Pipeline
+from stream_app.worker.sinks import MemorySink
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "instacart"
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from features import DEFAULT_CONFIG, fold
-from schemas.catalog import load_catalog
+from loaders.catalog import load_catalog
+from loaders.instacart import orders_to_events, read_orders
 from schemas.events import encode
-from schemas.instacart import orders_to_events, read_orders
+from schemas.keys import user_key
 from scorers import build_artifacts
-from stream_app.agents import Incoming, Pipeline, user_key
-from stream_app.sinks import MemorySink
+from stream_app.worker.pipeline import Incoming, Pipeline
+from stream_app.worker.sinks import MemorySink
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "instacart"
 

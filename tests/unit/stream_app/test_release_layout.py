@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-import stream_app.commands.build as build_cmd
+import stream_app.batch as batch_job
 from stream_app.cli import main
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "instacart"
@@ -29,7 +29,7 @@ def _members(npz: Path) -> dict[str, bytes]:
 def test_build_writes_identical_artifacts_from_both_forms(
     tmp_path: Path, release_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(build_cmd, "seed_answers", lambda *a, **k: 0)  # no Redis in unit tests
+    monkeypatch.setattr(batch_job, "seed_answers", lambda *a, **k: 0)  # no Redis in unit tests
     merged, release = tmp_path / "merged", tmp_path / "release"
     common = ["--test-orders", "1", "--no-progress"]
     assert main(["build", *MERGED, "--out", str(merged), *common]) == 0

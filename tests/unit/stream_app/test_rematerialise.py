@@ -9,13 +9,17 @@ import redis.asyncio as aioredis
 from aiokafka.partitioner import DefaultPartitioner
 
 from features import DEFAULT_CONFIG
+from loaders.instacart import split_test_orders
 from schemas.events import Search, encode
-from schemas.instacart import split_test_orders
+from schemas.keys import user_key
 from schemas.recommendation import Recommendation, reco_key
 from scorers import batch_recommendation, recommend
-from stream_app import agents, rematerialise
-from stream_app.agents import Incoming, Pipeline, user_key
-from stream_app.rematerialise import (
+from stream_app.stack.procs import free_port
+from stream_app.tools.replay import recent_events
+from stream_app.worker import pipeline as pipeline_module
+from stream_app.worker import rematerialise
+from stream_app.worker.pipeline import Incoming, Pipeline
+from stream_app.worker.rematerialise import (
     Marker,
     Ownership,
     Rematerialiser,
@@ -24,9 +28,7 @@ from stream_app.rematerialise import (
     rebuild,
     why_lost,
 )
-from stream_app.replay import recent_events
-from stream_app.services.procs import free_port
-from stream_app.sinks import MemorySink
+from stream_app.worker.sinks import MemorySink
 
 PARTITIONS = 4
 
@@ -151,7 +153,7 @@ async def test_a_rebuild_stops_when_the_partitions_are_revoked(artifacts) -> Non
 
 async def test_a_fading_search_keeps_fading_through_a_rebuild(artifacts, monkeypatch) -> None:
     clock = [1_800_000_000_000]  # the worker's wall clock, moved by the test
-    monkeypatch.setattr(agents, "wall_ms", lambda: clock[0])
+    monkeypatch.setattr(pipeline_module, "wall_ms", lambda: clock[0])
     monkeypatch.setattr(rematerialise, "wall_ms", lambda: clock[0])
     sink = MemorySink(fenced=True)
     pipeline = Pipeline(artifacts, sink, config=DEFAULT_CONFIG)

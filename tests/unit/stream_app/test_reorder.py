@@ -5,10 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features import DEFAULT_CONFIG, empty_state, fold
+from features import DEFAULT_CONFIG, empty_state, fold, reorder
 from schemas.events import CartAdd, Checkout, Search, encode
-from stream_app import reorder
-from stream_app.frontier import Frontier
+from stream_app.worker.frontier import Frontier
 
 T0 = 1_500_000_000_000
 

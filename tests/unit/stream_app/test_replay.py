@@ -9,11 +9,11 @@ import pytest
 
 from schemas.errors import InvalidData
 from schemas.events import CartAdd, Checkout, encode
-from stream_app import deadletter
-from stream_app.app import EventTimeScheduler
-from stream_app.replay import LogReader, Pace
 from stream_app.settings import Settings
-from stream_app.workerproc import settings_env
+from stream_app.stack.workerproc import settings_env
+from stream_app.tools.replay import LogReader, Pace
+from stream_app.worker import deadletter
+from stream_app.worker.app import EventTimeScheduler
 
 T = 1_500_000_000_000
 

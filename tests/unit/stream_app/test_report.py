@@ -1,4 +1,4 @@
-"""stream_app.report: index.html with the table and the PNG plots it references."""
+"""stream_app.tools.report: index.html with the table and the PNG plots it references."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 import re
 from pathlib import Path
 
-from stream_app.report import write_report
+from stream_app.tools.report import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from schemas.errors import ServiceError
-from stream_app.services.kafka import resolve_jars
+from stream_app.stack.kafka import resolve_jars
 
 VERSION = "9.9.9"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from schemas.errors import ConfigError, ServiceError
-from stream_app.services import services_status, services_up
-from stream_app.services.kafka import KafkaLayout
-from stream_app.services.procs import free_port, read_owned, spawn, stop
-from stream_app.services.redis import RedisLayout
 from stream_app.settings import Settings
+from stream_app.stack import services_status, services_up
+from stream_app.stack.kafka import KafkaLayout
+from stream_app.stack.procs import free_port, read_owned, spawn, stop
+from stream_app.stack.redis import RedisLayout
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from schemas.errors import SinkError
 from schemas.recommendation import RecoItem, Recommendation
-from stream_app.sinks import MemorySink, write_until_done
+from stream_app.worker.sinks import MemorySink, write_until_done
 
 
 def _reco(user: int | None, product: int = 5) -> Recommendation:

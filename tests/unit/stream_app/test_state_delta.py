@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from features import DEFAULT_CONFIG, apply, empty_state
+from features import DEFAULT_CONFIG, apply, empty_state, reorder
 from features.delta import from_delta, to_delta
-from schemas.catalog import load_catalog
-from schemas.instacart import read_orders, split_test_orders
+from loaders.catalog import load_catalog
+from loaders.instacart import read_orders, split_test_orders
 from scorers import build_artifacts
-from stream_app import reorder
-from stream_app.replay import recent_events
+from stream_app.tools.replay import recent_events
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "instacart"
 

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from schemas.errors import ServiceError
 from schemas.recommendation import Recommendation
 from stream_app.serving import Served
-from stream_app.web import register_views, serving_app
+from stream_app.serving.http import register_views, serving_app
 
 
 class FakeReader:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import stream_app.services
+import stream_app.stack
 from stream_app.cli import main
-from stream_app.services.procs import free_port
+from stream_app.stack.procs import free_port
 
 
 def test_missing_artifacts_say_run_build_first_before_kafka(
@@ -17,7 +17,7 @@ def test_missing_artifacts_say_run_build_first_before_kafka(
     def no_kafka(*_a: object, **_k: object) -> None:
         raise AssertionError("topics must not be provisioned without artifacts")
 
-    monkeypatch.setattr(stream_app.services, "provision_topics", no_kafka)
+    monkeypatch.setattr(stream_app.stack, "provision_topics", no_kafka)
     missing = tmp_path / "no-artifacts"
     monkeypatch.setenv("STREAM_APP_ARTIFACTS_DIR", str(missing))
     assert main(["worker", "--web-port", str(free_port())]) == 2

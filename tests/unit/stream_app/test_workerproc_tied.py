@@ -12,7 +12,7 @@ import pytest
 
 PARENT = """
 import sys, time
-from stream_app.workerproc import tied_popen
+from stream_app.stack.workerproc import tied_popen
 child = tied_popen([sys.executable, "-c", "import time; time.sleep(60)"])
 print(child.pid, flush=True)
 time.sleep(60)
@@ -48,7 +48,7 @@ def test_a_tied_child_gets_sigterm_when_its_parent_is_killed() -> None:
 def test_stop_on_sigterm_turns_it_into_system_exit_so_finally_runs() -> None:
     code = (
         "import os, signal\n"
-        "from stream_app.workerproc import stop_on_sigterm\n"
+        "from stream_app.stack.workerproc import stop_on_sigterm\n"
         "stop_on_sigterm()\n"
         "try:\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"

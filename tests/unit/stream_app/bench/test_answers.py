@@ -4,7 +4,7 @@ event's delay ends at the first answer that reflects it."""
 from __future__ import annotations
 
 from schemas.recommendation import RecoItem, Recommendation
-from stream_app.bench.answers import DelayMatcher, DrainTracker, Seen, parse_answer
+from stream_app.tools.bench.answers import DelayMatcher, DrainTracker, Seen, parse_answer
 
 
 def test_a_worker_answer_parses_with_its_times() -> None:

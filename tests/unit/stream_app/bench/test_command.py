@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stream_app.cli import main
-from stream_app.services.procs import free_port
+from stream_app.stack.procs import free_port
 
 FIXTURE = Path(__file__).resolve().parents[3] / "fixtures" / "instacart"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from stream_app.agents import replay_offline
-from stream_app.bench import traffic
-from stream_app.bench.core import STEPS, build_core, messages_for, run_core
+from stream_app.tools.bench import traffic
+from stream_app.tools.bench.core import STEPS, build_core, messages_for, run_core
+from stream_app.worker.pipeline import replay_offline
 
 
 def test_core_run_times_every_step_and_is_deterministic(fixture_dir) -> None:
@@ -21,7 +21,7 @@ def test_core_run_times_every_step_and_is_deterministic(fixture_dir) -> None:
 
 
 def test_core_run_ends_with_the_offline_answers(fixture_dir) -> None:
-    from stream_app.bench.core import last_answers
+    from stream_app.tools.bench.core import last_answers
 
     artifacts, events = build_core(
         fixture_dir / "orders.csv", fixture_dir, last_orders=2, search_rate=0.3, seed=1

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from stream_app.bench.measures import (
+from stream_app.tools.bench.measures import (
     combine,
     cpu_seconds,
     events_per_rescore,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream_app.bench.screen import render
+from stream_app.tools.bench.screen import render
 
 
 def _results(**changes: Any) -> dict[str, Any]:

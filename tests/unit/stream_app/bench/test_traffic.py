@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from schemas.errors import ConfigError
 from schemas.events import MAX_TS_MS, CartAdd, Checkout, Event
-from stream_app.bench.traffic import (
+from stream_app.tools.bench.traffic import (
     by_user,
     grouped,
     interleave,

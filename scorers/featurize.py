@@ -188,9 +188,12 @@ def _shopper(index: int, state: UserState, art: Artifacts, now_ms: int | None) -
     return _Shopper(index, state, now, view, items, basket, _search_terms(state, art, now))
 
 
-def _segments(counts: list[int]) -> np.ndarray:
-    """The segment of each entry of ``counts[0]`` entries of segment 0, then segment 1, ..."""
-    return np.repeat(np.arange(len(counts)), counts)
+def _keyed(lens: list[int], values: np.ndarray, scale: int) -> np.ndarray:
+    """``values`` (a new int64 array, changed in place) plus ``scale`` x the segment of each
+    (``lens[0]`` values of segment 0, then ``lens[1]`` of segment 1, ...)."""
+    if len(lens) > 1:
+        values += np.repeat(np.arange(len(lens)) * scale, lens)
+    return values
 
 
 def stacked_features(
@@ -231,17 +234,19 @@ def stacked_features(
         parts.extend(own)
         part_lens.append(sum(len(o) for o in own))
     raw = np.concatenate(parts).astype(np.int64, copy=False)
-    keys = _segments(part_lens) * n_p
-    keys += raw
-    if len(raw) and (raw.min() <= 0 or raw.max() >= n_p):
-        keys = keys[(raw > 0) & (raw < n_p)]
+    if len(raw) and (raw.min() <= 0 or raw.max() >= n_p):  # padding (0) or unknown ids
+        ok = (raw > 0) & (raw < n_p)
+        keys = raw[ok]
+        if n_seg > 1:
+            keys += np.repeat(np.arange(n_seg) * n_p, part_lens)[ok]
+    else:
+        keys = _keyed(part_lens, raw, n_p)
     keys.sort()
     if len(keys) > 1:
         keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
     blens = [len(sh.basket) for sh in shoppers]
     if sum(blens) and len(keys):
-        bkeys = _segments(blens) * n_p
-        bkeys += np.concatenate([sh.basket for sh in shoppers])
+        bkeys = _keyed(blens, np.concatenate([sh.basket for sh in shoppers]), n_p)
         bkeys.sort()
         at = bkeys.searchsorted(keys)
         np.minimum(at, len(bkeys) - 1, out=at)
@@ -283,12 +288,12 @@ def stacked_features(
     # --- user x item: history rows of the shoppers with a view, columns [0, nv)
     if n_v and nv:
         hlens = [len(v.hp) for v in views]
-        hkeys = _segments(hlens) * n_p
-        hkeys += np.concatenate([v.hp for v in views])
+        hkeys = _keyed(hlens, np.concatenate([v.hp for v in views]), n_p)
         hends = np.cumsum(hlens)
         idx = hkeys.searchsorted(keys[:nv])
         # within each shopper's own rows, as a single shopper's search clips to its last
-        np.minimum(idx, np.repeat(hends - 1, counts[:n_v]), out=idx)
+        last_row = np.repeat(hends - 1, counts[:n_v]) if n_v > 1 else int(hends[0]) - 1
+        np.minimum(idx, last_row, out=idx)
         kn = (hkeys[idx] == keys[:nv]).astype(np.float64)
         rows = np.concatenate([v.rows for v in views], axis=1) if n_v > 1 else views[0].rows
         g = rows.take(idx, axis=1)
@@ -349,8 +354,7 @@ def stacked_features(
     if ctx_parts:
         ctx = np.concatenate(ctx_parts)
         rec = np.concatenate([_RECENCY[m] for m in ctx_lens if m])
-        nbr_keys = np.repeat(_segments(ctx_lens) * n_p, width)
-        nbr_keys += table_ids[ctx].ravel()
+        nbr_keys = _keyed([m * width for m in ctx_lens], table_ids[ctx].ravel(), n_p)
         nbr_w = (table_w[ctx] * rec[:, None]).ravel()
         cends = np.cumsum(ctx_lens).tolist()
         nbr_bounds = [(e - m, e) for e, m in zip(cends, ctx_lens, strict=True)]
@@ -373,8 +377,8 @@ def stacked_features(
         )
         XT[COL["aisle_next"]] = art.aisle_next[np.repeat(last_aisle, counts), ca]
         XT[COL["aisle_next"]] *= np.repeat(has_ctx, counts)
-        bseg = _segments(blens) * n_aisles
-        bseg += art.aisle[np.concatenate([sh.basket for sh in shoppers])]
+        basket_aisles = art.aisle[np.concatenate([sh.basket for sh in shoppers])]
+        bseg = _keyed(blens, basket_aisles.astype(np.int64), n_aisles)
         ba = np.bincount(bseg, minlength=n_seg * n_aisles)
         in_aisle = ba[seg * n_aisles + ca]
         np.divide(in_aisle, np.repeat(np.maximum(blens, 1), counts), out=XT[COL["basket_aisle"]])

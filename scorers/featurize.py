@@ -241,7 +241,7 @@ def stacked_features(
             keys += np.repeat(np.arange(n_seg) * n_p, part_lens)[ok]
     else:
         keys = _keyed(part_lens, raw, n_p)
-    keys.sort()
+    keys.sort(kind="stable")  # timsort: each shopper's keys are already a block, partly in runs
     if len(keys) > 1:
         keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
     blens = [len(sh.basket) for sh in shoppers]

@@ -6,7 +6,14 @@ Imports only ``schemas``, ``features``, the standard library, numpy and river.
 from scorers.artifacts import Artifacts, build_artifacts, seed_states
 from scorers.featurize import Candidates, candidate_features
 from scorers.model import DEFAULT_MODEL_PATH, HAND_WEIGHTS, LinearModel, default_model
-from scorers.rank import batch_recommendation, fallback, rank, recommend
+from scorers.rank import (
+    batch_recommendation,
+    fallback,
+    rank,
+    rank_many,
+    recommend,
+    recommend_many,
+)
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
@@ -20,6 +27,8 @@ __all__ = [
     "default_model",
     "fallback",
     "rank",
+    "rank_many",
     "recommend",
+    "recommend_many",
     "seed_states",
 ]

@@ -1,4 +1,5 @@
-"""Top-K with reasons: ``recommend`` (what the worker writes after every event), ``fallback``
+"""Top-K with reasons: ``recommend`` (what the worker writes after every event; ``recommend_many``
+for all the shoppers of a batch at once), ``fallback``
 and ``batch_recommendation`` (the context-free answer seeded by ``stream-app build``).
 
 Same inputs give the same output: time is the state's event time unless ``now_ms`` is given,
@@ -7,14 +8,23 @@ ties are broken by product id.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from features.state import UserState
 from schemas.recommendation import RecoItem, Recommendation
 from scorers.artifacts import Artifacts
-from scorers.featurize import COL, Candidates, candidate_features
+from scorers.featurize import COL, Candidates, stacked_features
 
-__all__ = ["batch_recommendation", "fallback", "rank", "recommend"]
+__all__ = [
+    "batch_recommendation",
+    "fallback",
+    "rank",
+    "rank_many",
+    "recommend",
+    "recommend_many",
+]
 
 MAX_NAME = 24
 _GROUPS = (
@@ -34,13 +44,36 @@ def rank(
     state: UserState, art: Artifacts, k: int = 10, now_ms: int | None = None
 ) -> tuple[Candidates, np.ndarray, np.ndarray]:
     """Score every candidate; returns (candidates, scores, indexes of the top k, best first)."""
-    c = candidate_features(state, art, now_ms)
-    scores = c.X @ art.weights() + art.model.bias
-    if len(scores) == 0:
-        return c, scores, np.zeros(0, dtype=np.int64)
-    # candidates come in ascending product id, so a stable sort breaks score ties by id
-    top = (-scores).argsort(kind="stable")[:k]
-    return c, scores, top
+    return rank_many([state], art, k, [now_ms])[0]
+
+
+def rank_many(
+    states: Sequence[UserState],
+    art: Artifacts,
+    k: int = 10,
+    now_ms: Sequence[int | None] | None = None,
+) -> list[tuple[Candidates, np.ndarray, np.ndarray]]:
+    """:func:`rank` of each of ``states``, their features built in one stacked pass.
+
+    The product with the weights and the sort stay per shopper, on a contiguous copy of its
+    rows: a matrix product's last digits depend on how BLAS splits the matrix, so scoring
+    the stacked matrix at once would not give the bits of scoring each shopper alone.
+    """
+    if not states:
+        return []
+    stacked = stacked_features(states, art, now_ms)
+    w = art.weights()
+    bias = art.model.bias
+    out = []
+    for i in range(len(states)):
+        c = stacked.candidates(i)
+        scores = c.X @ w + bias
+        if len(scores) == 0:
+            out.append((c, scores, np.zeros(0, dtype=np.int64)))
+            continue
+        # candidates come in ascending product id, so a stable sort breaks score ties by id
+        out.append((c, scores, (-scores).argsort(kind="stable")[:k]))
+    return out
 
 
 def recommend(
@@ -51,7 +84,27 @@ def recommend(
     ``source="stream"``, ``event_ts=state.last_ts`` and ``updated_at=0`` (the edge stamps wall
     time). A user with no history and an empty basket gets popular items.
     """
-    c, scores, top = rank(state, art, k, now_ms)
+    return recommend_many([state], art, k, [now_ms])[0]
+
+
+def recommend_many(
+    states: Sequence[UserState],
+    art: Artifacts,
+    k: int = 10,
+    now_ms: Sequence[int | None] | None = None,
+) -> list[Recommendation]:
+    """:func:`recommend` of each of ``states`` (at ``now_ms[i]``, default: event time) in
+    one batched pass; answer ``i`` equals ``recommend(states[i], art, k, now_ms[i])``."""
+    ranked = rank_many(states, art, k, now_ms)
+    return [
+        _recommendation(state, art, k, c, scores, top)
+        for state, (c, scores, top) in zip(states, ranked, strict=True)
+    ]
+
+
+def _recommendation(
+    state: UserState, art: Artifacts, k: int, c: Candidates, scores: np.ndarray, top: np.ndarray
+) -> Recommendation:
     items = _with_reasons(state, art, c, scores, top)
     if len(items) < k:  # tiny catalogs: top up with popular items
         have = {i.product_id for i in items} | set(state.basket)

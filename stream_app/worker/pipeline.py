@@ -24,7 +24,7 @@ from schemas.errors import InvalidData, InvalidEvent
 from schemas.events import Event, decode
 from schemas.keys import user_key
 from schemas.recommendation import Recommendation
-from scorers import Artifacts, recommend
+from scorers import Artifacts, recommend_many
 from scorers.featurize import live_searches
 from stream_app.clock import wall_ms
 from stream_app.worker.deadletter import DeadLetter, dead_letter, unreadable_state
@@ -346,12 +346,16 @@ class Pipeline:
         """One answer per touched user (event time by default, or ``now_ms[user]``), its
         ``seq`` the user's :func:`reorder.stream_position` (the fence's tie-break)."""
         at = now_ms or {}
+        users = list(states)
+        answers = recommend_many(
+            [states[user].current for user in users],
+            self.artifacts,
+            self.k,
+            now_ms=[at.get(user) for user in users],
+        )
         return [
-            replace(
-                recommend(buf.current, self.artifacts, self.k, now_ms=at.get(user)),
-                seq=reorder.stream_position(buf),
-            )
-            for user, buf in states.items()
+            replace(reco, seq=reorder.stream_position(states[user]))
+            for user, reco in zip(users, answers, strict=True)
         ]
 
     async def write(
@@ -454,7 +458,7 @@ def replay_offline(
 ) -> dict[int, Recommendation]:
     """The offline twin of the worker: fold each user's events, rank once at the end.
 
-    Same calls as the worker (``seed_state``/``empty_state``, ``apply``, ``recommend``), so
+    Same calls as the worker (``seed_state``/``empty_state``, ``apply``, ``recommend_many``), so
     the answer per user is what the worker leaves in Redis after consuming ``events``.
     """
     states: dict[int, UserState] = {}
@@ -464,4 +468,6 @@ def replay_offline(
         if state is None:
             state = artifacts.seed_state(user) or empty_state(user)
         states[user] = apply(state, event, config)
-    return {user: recommend(state, artifacts, k) for user, state in states.items()}
+    users = list(states)
+    answers = recommend_many([states[user] for user in users], artifacts, k)
+    return dict(zip(users, answers, strict=True))

@@ -1,38 +1,41 @@
-"""The Faust app, in data-flow order: input topics → one agent → user-state table → Redis.
+"""The Faust app, in data-flow order: input topics → batch intake → user-state table → Redis.
 
 ``create_app(settings)`` builds a fresh app (no module-level config), so tests and the demo
 make apps with their own ids, topics and key prefixes. The steps themselves live in
-:mod:`stream_app.worker.pipeline`; this module only wires them into Faust.
+:mod:`stream_app.worker.pipeline`; this module only wires them into Faust: the input topics are
+subscribed without a stream, their record sets reach one task through
+:mod:`stream_app.worker.intake`, and ``score`` runs the steps on each.
 
 Faust traps handled here (each cost a debugging session somewhere):
 
-* **Writing a table inside ``take()``/``take_events()``** fails ("Cannot modify table key from
-  outside of stream iteration", faust-streaming#497): the batch body has no current event. The
-  table therefore uses ``use_partitioner=True`` with raw ``str(user_id)`` keys, so the changelog
+* **Writing a table outside a stream event** fails ("Cannot modify table key from outside of
+  stream iteration", faust-streaming#497), and the batch task has no current event. The table
+  therefore uses ``use_partitioner=True`` with raw ``str(user_id)`` keys, so the changelog
   partition is chosen by the same murmur2 partitioner producers use for the input topics:
   changelog partition == input partition, as recovery expects.
-* **``take_events()`` acks in a ``finally``** that also runs when the generator is closed after
-  the body raised, so a failed batch would be committed. The body never raises into Faust:
-  invalid events are dead-lettered, sink failures retried, and anything else ends the
-  process without a commit (:func:`stream_app.worker.deadletter.stop_worker`).
-* **No ordering across topics**, even co-partitioned ones: Faust round-robins topics, so a
-  checkout can be delivered before the cart adds it closes. :class:`EventTimeScheduler`
-  hands each fetched record set to the stream in timestamp order (producers set the Kafka
-  timestamp to the event's ``ts``), and the per-user reorder buffer kept in the table
-  (:mod:`features.reorder`) applies events in event-time order across batches.
+* **A failed batch must not be committed.** A batch is acked only after ``score`` returned;
+  ``score`` never raises into Faust: invalid events are dead-lettered, sink failures retried,
+  and anything else ends the process without a commit
+  (:func:`stream_app.worker.deadletter.stop_worker`).
+* **No ordering across topics**, even co-partitioned ones: a checkout can be read before the
+  cart adds it closes. The intake merges each partition group's records by append time, and
+  the per-user reorder buffer kept in the table (:mod:`features.reorder`) applies events in
+  event-time order across batches, whatever the order they arrive in.
 * Values are consumed as raw bytes: a Faust codec error would be logged and the message
   skipped by Faust itself, invisible to the dead-letter policy.
 * **Fetches racing a rebalance** lost input events and could hang table recovery forever;
-  the app consumes through :mod:`stream_app.worker.fetchguard` (Faust's transport, guarded fetch).
+  the app consumes through :mod:`stream_app.worker.fetchguard` (Faust's transport, guarded
+  fetch).
+* **Faust's own environment variables** (``WEB_PORT``, ``BROKER_URL``, ...) override what the
+  app is given: the app is made with ``env={}``, so :class:`~stream_app.settings.Settings` is
+  the one source.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 import time
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,31 +55,12 @@ from stream_app.worker.intake import run as intake_loop
 from stream_app.worker.pipeline import Incoming, Pipeline, feature_config
 from stream_app.worker.sinks import RedisSink, Sink
 
-__all__ = ["EventTimeScheduler", "create_app", "datadir", "internal_topics"]
+__all__ = ["create_app", "datadir", "internal_topics"]
 
 log = logging.getLogger(__name__)
 
 LOG_APPEND_TIME = 1  # a record's timestamp_type when the broker stamped its append time
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-
-
-class EventTimeScheduler:
-    """Faust consumer scheduler: deliver a fetched record set in Kafka-timestamp order.
-
-    Each partition's records keep their offset order (``heapq.merge`` never reorders within
-    one input); across partitions and topics the earliest timestamp goes first.
-    """
-
-    def iterate(self, records: Mapping[Any, list]) -> Iterator[tuple[Any, Any]]:
-        """``(tp, record)`` pairs merged by ``record.timestamp``."""
-        streams = [_stamped(tp, recs) for tp, recs in records.items()]
-        for _, tp, record in heapq.merge(*streams, key=lambda t: t[0]):
-            yield tp, record
-
-
-def _stamped(tp: Any, records: list) -> Iterator[tuple[int, Any, Any]]:
-    # a function, not a nested generator expression: that would late-bind ``tp``
-    return ((r.timestamp, tp, r) for r in records)
 
 
 def internal_topics(settings: Settings) -> list[str]:
@@ -114,7 +98,6 @@ def create_app(
         store="memory://",
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
-        ConsumerScheduler=EventTimeScheduler,
         web_enabled=True,
         web_port=settings.web_port,
         web_host=settings.web_host,

@@ -10,13 +10,14 @@ events behind it are committed anyway. Either way a kill -9 or a rebalance after
 a state that misses events whose input offsets are already committed.
 
 :class:`ConfirmedTable` takes assignments into its store at once and remembers the keys; the
-agent calls :func:`confirm` before the batch is acked (Faust acks ``take_events`` batches after
-the body), which sends each remembered key's current value to the changelog (one aiokafka
-send each: Faust's per-message producer path costs several times more) and waits until Kafka
-has them all. A failed send is sent again with the value the table holds then (a later value
-of a key supersedes an earlier one in a compacted changelog): a broker outage stalls the batch
-instead of losing it. The records are exactly those Faust writes (raw key and value, the key's
-partition by the producers' partitioner), so Faust's own recovery reads them back.
+batch task calls :func:`confirm` before the batch is acked (:mod:`stream_app.worker.intake` acks
+a record set after it was handled), which sends each remembered key's current value to the
+changelog (one aiokafka send each: Faust's per-message producer path costs several times more)
+and waits until Kafka has them all. A failed send is sent again with the value the table holds
+then (a later value of a key supersedes an earlier one in a compacted changelog): a broker
+outage stalls the batch instead of losing it. The records are exactly those Faust writes (raw
+key and value, the key's partition by the producers' partitioner), so Faust's own recovery reads
+them back.
 """
 
 from __future__ import annotations

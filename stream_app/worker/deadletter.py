@@ -3,7 +3,7 @@
 Each branch is implemented where the error can arise: ``Pipeline.decode`` dead-letters bad
 events, :func:`~stream_app.worker.sinks.write_until_done` retries the sink, ``Pipeline.load``
 reseeds
-an unreadable state, and the agent's ``except`` calls :func:`stop_worker`.
+an unreadable state, and the batch task's ``except`` calls :func:`stop_worker`.
 
 ::
 
@@ -22,13 +22,13 @@ an unreadable state, and the agent's ``except`` calls :func:`stop_worker`.
     anything else (a bug, ...)                      STOP: log loudly with the traceback and end
                                                     the process *without committing* the batch
 
-Why stop hard: Faust's ``take_events()`` acks a batch in a ``finally`` clause, which also runs
-when the generator is closed after the agent raised; a raise followed by the supervisor's
-restart (or a graceful shutdown, which commits) would commit offsets past events that were
-never applied. Ending the process with :func:`os._exit` skips that commit: Kafka redelivers
-the batch to the next worker, and replaying it is harmless: each user's stored buffer knows
-the highest offset it folded per source partition and drops redelivered messages
-(:mod:`features.reorder`).
+Why stop hard: a batch that raised is not acked, but the batch task would be gone while the
+worker kept its partitions, and a graceful shutdown commits what Faust holds as acked; a restart
+inside the process would also resume past the failed batch's offsets (Faust's read offsets moved
+past them when they were fetched), so its events would never be applied. Ending the process with
+:func:`os._exit` skips that commit: Kafka redelivers the batch to the next worker, and replaying
+it is harmless: each user's stored buffer knows the highest offset it folded per source
+partition and drops redelivered messages (:mod:`features.reorder`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The worker's steps, free of Faust: decode → update → write back → rank → sink.
 
-:mod:`stream_app.worker.app` wires these into one Faust agent; everything here takes plain values
-(:class:`Incoming` messages, a mutable mapping as the state table, a :class:`Sink`) so it is
-unit-testable and the offline twin (:func:`replay_offline`) runs the very same calls.
+:mod:`stream_app.worker.app` wires these into the worker's one batch task; everything here takes
+plain values (:class:`Incoming` messages, a mutable mapping as the state table, a :class:`Sink`)
+so it is unit-testable and the offline twin (:func:`replay_offline`) runs the very same calls.
 
 Coalescing: a batch of messages is decoded, each user's events are added to the user's
 reorder buffer (:mod:`features.reorder`: applied in event-time order, whatever the topic

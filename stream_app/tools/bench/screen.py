@@ -70,8 +70,8 @@ def render(r: Mapping[str, Any]) -> str:
         f"  machine: {c['cpus']} CPUs, load {c['load_1m']:.2f} at start; Kafka {c['kafka']}, "
         f"Redis {c['redis_version']}",
         f"  pipeline: {c['workers']} worker{'s' if c['workers'] != 1 else ''}, "
-        f"{c['partitions']} partitions x 3 topics, batches of {c['batch_max']} / "
-        f"{c['batch_within_s'] * 1000:.0f} ms, fetch wait {c['fetch_max_wait_ms']} ms",
+        f"{c['partitions']} partitions x 3 topics, batches of up to {c['batch_max']} (a fetch), "
+        f"fetch wait {c['fetch_max_wait_ms']} ms",
         f"  backlog: {b['source']}",
         f"           {_n(b['events'])} events of {_n(b['shoppers'])} shoppers, {b['order']}, "
         f"published at {_n(b['publish_per_s'])}/s",

@@ -9,8 +9,8 @@ import pytest
 
 from features import apply
 from features.state import UserState, empty_state
+from loaders.instacart import orders_to_events, split_test_orders
 from schemas.events import CartAdd, Search
-from schemas.instacart import orders_to_events, split_test_orders
 from scorers import Artifacts, rank, recommend, recommend_many
 
 

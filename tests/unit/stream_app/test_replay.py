@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import namedtuple
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from stream_app.settings import Settings
 from stream_app.stack.workerproc import settings_env
 from stream_app.tools.replay import LogReader, Pace
 from stream_app.worker import deadletter
-from stream_app.worker.app import EventTimeScheduler
 
 T = 1_500_000_000_000
 
@@ -61,22 +59,6 @@ def test_stop_worker_exits_without_returning(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(SystemExit):
         deadletter.stop_worker(ZeroDivisionError("bug"), "a test")
     assert codes == [deadletter.EXIT_FATAL]
-
-
-def test_event_time_scheduler_merges_partitions_by_timestamp_keeping_offset_order() -> None:
-    Rec = namedtuple("Rec", "timestamp offset")
-    records = {
-        "cart-adds/0": [Rec(1, 0), Rec(5, 1), Rec(3, 2)],  # out of order within: kept
-        "checkouts/0": [Rec(2, 0), Rec(4, 1)],
-    }
-    out = [(tp, r.offset) for tp, r in EventTimeScheduler().iterate(records)]
-    assert out == [
-        ("cart-adds/0", 0),
-        ("checkouts/0", 0),
-        ("checkouts/0", 1),
-        ("cart-adds/0", 1),
-        ("cart-adds/0", 2),
-    ]
 
 
 def test_settings_env_round_trips_through_from_env() -> None:

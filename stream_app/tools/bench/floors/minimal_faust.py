@@ -1,13 +1,12 @@
 """Floor (b), a minimal Faust app: one agent, ``take_events``, ``orjson`` decode, one pipelined
 Redis write per batch; no table, no scoring.
 
-It batches as the worker does (``take_events(batch_max, within=batch_within_s)``) and, like the
-worker, consumes through :mod:`stream_app.worker.fetchguard` for the worker's fetch wait: with
-Faust's
-fixed 1.5 s the floor would idle on caught-up partitions and flatter the ratio. Run by
-``stream-app bench`` as ``python -m stream_app.tools.bench.floors.minimal_faust ...``; Faust stops
-it
-on SIGTERM.
+It is what a worker taking every record through a Faust stream costs (``take_events(batch_max,
+within=batch_within_s)``: the worker's batch size, the floor's own window), before any state or
+scoring. Like the worker it consumes through :mod:`stream_app.worker.fetchguard` for the
+worker's fetch wait: with Faust's fixed 1.5 s the floor would idle on caught-up partitions and
+flatter the ratio. Run by ``stream-app bench`` as
+``python -m stream_app.tools.bench.floors.minimal_faust ...``; Faust stops it on SIGTERM.
 """
 
 from __future__ import annotations

@@ -13,16 +13,34 @@ recomputation) and is keyed by the query string, so outputs equal a fresh comput
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from scorers.lru import LRUMemo
 
-if TYPE_CHECKING:  # pragma: no cover
-    from scorers.artifacts import Artifacts
+
+class SearchArrays(Protocol):
+    """The search index arrays of the batch artifacts (:class:`~scorers.artifacts.Artifacts`
+    has them), named here so the two modules do not import each other."""
+
+    tokens: Mapping[str, int]
+    top_ptr: np.ndarray
+    top_ids: np.ndarray
+    head_ptr: np.ndarray
+    head_ids: np.ndarray
+    post_ptr: np.ndarray
+    post_ids: np.ndarray
+    head_tok: np.ndarray
+
+    @property
+    def n_products(self) -> int:
+        """How many product ids there are (ids are indexes)."""
+        ...
+
 
 __all__ = ["N_SEARCH_CANDIDATES", "QueryIndex", "new_query_memo", "query_index"]
 
@@ -89,7 +107,7 @@ def _slice(ptr: np.ndarray, data: np.ndarray, key: int) -> np.ndarray:
     return data[:0]
 
 
-def _build(art: Artifacts, query: str) -> QueryIndex:
+def _build(art: SearchArrays, query: str) -> QueryIndex:
     toks = [art.tokens.get(t, -1) for t in query.split()]
     known = [t for t in toks if t >= 0]
     parts = [_slice(art.top_ptr, art.top_ids, t)[:N_SEARCH_CANDIDATES] for t in known]
@@ -112,7 +130,9 @@ def _build(art: Artifacts, query: str) -> QueryIndex:
     )
 
 
-def query_index(art: Artifacts, query: str, memo: LRUMemo[QueryIndex] | None = None) -> QueryIndex:
+def query_index(
+    art: SearchArrays, query: str, memo: LRUMemo[QueryIndex] | None = None
+) -> QueryIndex:
     """The :class:`QueryIndex` of ``query`` (memoised in ``memo`` when given)."""
     if memo is None:
         return _build(art, query)

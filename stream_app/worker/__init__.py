@@ -6,6 +6,7 @@ across the co-partitioned topics; the :mod:`~stream_app.worker.pipeline` decodes
 to :mod:`~stream_app.worker.deadletter`), folds each shopper's events into their reorder buffer
 (:mod:`features.reorder`, settled by the :mod:`~stream_app.worker.frontier`), writes the states
 back to the table (:mod:`~stream_app.worker.changelog` confirms them), rescores each touched
-shopper once and writes the answers to Redis (:mod:`~stream_app.worker.sinks`). When Redis
-loses answers, :mod:`~stream_app.worker.rematerialise` writes them again.
+shopper once and writes the answers to Redis (:mod:`~stream_app.worker.sinks`). Answers whose
+search intent is still fading are noted (:mod:`~stream_app.worker.fading`) and rescored by a
+timer; when Redis loses answers, :mod:`~stream_app.worker.rematerialise` writes them again.
 """

@@ -17,7 +17,7 @@ from stream_app.cli._numbers import fraction, positive_float, positive_int
 from stream_app.cli._outputs import CREATES_PARENTS, check_output_file
 from stream_app.settings import Settings
 
-FAULTS = ("clean", "kill", "broker", "redis-idle", "redis-mid", "fuzz", "dup")
+FAULTS = ("clean", "kill", "broker", "redis-idle", "redis-mid", "fuzz", "dup", "workers")
 
 DESCRIPTION = """\
 Replay the shoppers' last --last-orders orders (with synthetic searches) through a real worker
@@ -36,6 +36,8 @@ offline twin (stream_app.worker.pipeline.replay_offline over the same events):
               fields, ~1 MB payloads, wrong/null keys, unknown products, NaN, negative ids,
               bad UTF-8, empty values...): each must be dead-lettered, no good one lost
   dup         a tenth of the events published twice in a row: duplicates must change nothing
+  workers     three workers share a paced replay; one is SIGKILLed a third of the way in,
+              another stopped cleanly at two thirds, the last finishes alone
 
 Everything runs on a private Kafka + Redis started for the run on free ports, in a temporary
 folder (it is killed on purpose: your STREAM_APP_KAFKA_BOOTSTRAP / STREAM_APP_REDIS_URL services
@@ -47,8 +49,8 @@ Columns: differing = shoppers whose answer is not the twin's; events lost = even
 their shopper's answer (all of a shopper's events when the answer is missing); time to current
 = until every answer reflects its shopper's last event and the worker has committed all its
 input (clean, kill, fuzz, dup: from the worker start; broker: from the broker's return; redis-*:
-from Redis's return, answers equal to the twin's), "never" when nothing improved for --timeout
-seconds.
+from Redis's return, answers equal to the twin's; workers: from the start of the replay),
+"never" when nothing improved for --timeout seconds.
 
 Exit status 0 only if every scenario has 0 differing and 0 lost (and fuzz dead-lettered every
 bad message and no good one); 1 otherwise."""

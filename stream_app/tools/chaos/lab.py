@@ -197,13 +197,16 @@ class Run:
         self.answers.close()
 
     # -- workers ------------------------------------------------------------------------
-    def start_worker(self):  # -> WorkerProcess
-        """Start a worker on this run's settings (the previous one must be gone)."""
+    def start_worker(self, *, own_port: bool = False):  # -> WorkerProcess
+        """Start a worker on this run's settings: by default on the run's web port, so it takes
+        the identity of the one it replaces (which must be gone); ``own_port`` gives it a web
+        port, hence a group member identity, of its own (one of several workers at once)."""
         from stream_app.stack.workerproc import WorkerProcess
 
         n = len(self.workers) + 1
         log = self.lab.workdir / "logs" / f"{self.fault}-worker-{n}.log"
-        worker = WorkerProcess(self.settings, log).start()
+        settings = replace(self.settings, web_port=free_port()) if own_port else self.settings
+        worker = WorkerProcess(settings, log).start()
         self.workers.append(worker)
         return worker
 
@@ -213,8 +216,8 @@ class Run:
         return self.workers[-1] if self.workers else None
 
     def alive(self) -> bool:
-        """Whether the last worker started is running."""
-        return self.worker is not None and self.worker.alive()
+        """Whether any worker of the run is running."""
+        return any(worker.alive() for worker in self.workers)
 
     # -- input --------------------------------------------------------------------------
     def publish(self, events: Sequence[Event]) -> None:

@@ -9,6 +9,8 @@ fuzz, dup
 broker       the moment the restarted broker answers again (the worker is not restarted)
 redis-idle,  the moment the emptied Redis answers again; the answers must be the twin's
 redis-mid
+workers      the start of the paced replay, three workers in one group; one is SIGKILLed, one
+             stopped cleanly mid-stream, the last finishes alone
 ============ ==========================================================================
 """
 
@@ -22,7 +24,17 @@ from stream_app.tools.chaos.lab import Lab, Run, ScenarioResult
 from stream_app.tools.chaos.observe import event_times, judge
 from stream_app.tools.chaos.publisher import PacedPublisher, produce_raw
 
-__all__ = ["SCENARIOS", "broker", "clean", "dup", "fuzz", "kill", "redis_idle", "redis_mid"]
+__all__ = [
+    "SCENARIOS",
+    "broker",
+    "clean",
+    "dup",
+    "fuzz",
+    "kill",
+    "redis_idle",
+    "redis_mid",
+    "workers",
+]
 
 
 def clean(lab: Lab) -> ScenarioResult:
@@ -231,6 +243,45 @@ def dup(lab: Lab) -> ScenarioResult:
     return result
 
 
+def workers(lab: Lab) -> ScenarioResult:
+    """Three workers in one group share a paced replay; at a third of it one is SIGKILLed, at
+    two thirds another is stopped cleanly (SIGTERM), and the last finishes alone: their
+    partitions, table state and answers move to the survivors, nothing lost, nothing twice."""
+    options = lab.options
+    events = lab.workload.events
+    with lab.run("workers") as run:
+        team = [run.start_worker(own_port=True) for _ in range(3)]
+        for worker in team:
+            worker.wait_ready()
+        publisher = PacedPublisher(events, run.settings, rate=len(events) / options.replay_s)
+        started = time.monotonic()
+        publisher.start()
+        _until(lambda: publisher.sent >= len(events) // 3 or not publisher.is_alive())
+        killed_at = publisher.sent
+        assert team[0].proc is not None
+        team[0].proc.kill()
+        team[0].proc.wait()
+        lab.say(f"   worker 1 SIGKILLed with {killed_at:,} events out")
+        _until(lambda: publisher.sent >= 2 * len(events) // 3 or not publisher.is_alive())
+        stopped_at = publisher.sent
+        code = team[1].stop()
+        lab.say(f"   worker 2 stopped cleanly (exit {code}) with {stopped_at:,} events out")
+        publisher.join(timeout=options.replay_s * 2 + options.stall_s)
+        waited = run.wait_matching(desc="workers: current", stall_s=options.stall_s)
+        seconds = None if waited is None else time.monotonic() - started
+        result = run.result(publisher.sent, seconds)
+        survivor = team[2].alive()
+    result.notes.append(
+        f"3 workers; SIGKILL at {killed_at:,} events, clean stop at {stopped_at:,} "
+        f"(exit {code}); the third {'finished' if survivor else 'had EXITED'}"
+    )
+    if not survivor:
+        result.failed.append("the surviving worker exited")
+    if publisher.error is not None:
+        result.failed.append(f"publisher: {publisher.error}")
+    return result
+
+
 SCENARIOS: dict[str, Callable[[Lab], ScenarioResult]] = {
     "clean": clean,
     "kill": kill,
@@ -239,6 +290,7 @@ SCENARIOS: dict[str, Callable[[Lab], ScenarioResult]] = {
     "redis-mid": redis_mid,
     "fuzz": fuzz,
     "dup": dup,
+    "workers": workers,
 }
 """Every fault by name, in the order a full run takes them."""
 

@@ -17,11 +17,12 @@ import faust
 import orjson
 from aiohttp import web as aioweb
 from faust.web import Request, Response, View
+from prometheus_client import CollectorRegistry, generate_latest
 
 from schemas.errors import InvalidEvent, ServiceError
 from stream_app.serving import AsyncReader, parse_user_id
 
-__all__ = ["answer", "json_errors", "register_views", "serving_app"]
+__all__ = ["answer", "json_errors", "register_health", "register_views", "serving_app"]
 
 _ERROR_NAMES = {404: "not_found", 405: "method_not_allowed"}
 JSON = "application/json"
@@ -112,3 +113,33 @@ def register_views(app: faust.App, reader: AsyncReader, name_of: Callable[[int],
                     "partitions": len(app.assignor.assigned_actives()),
                 }
             )
+
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+"""The Prometheus text format (aiohttp sets the charset, utf-8, itself)."""
+
+
+def register_health(
+    app: faust.App, registry: CollectorRegistry, not_ready: Callable[[], str | None]
+) -> None:
+    """Add ``GET /metrics`` (``registry`` in the Prometheus text format), ``GET /healthz``
+    (200 while the event loop answers) and ``GET /readyz`` (200 when ``not_ready()`` is None,
+    else 503 with its reason) to ``app``'s web server."""
+
+    @app.page("/metrics", name="metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(generate_latest(registry), content_type=PROMETHEUS_TEXT)
+
+    @app.page("/healthz", name="healthz")
+    class Healthz(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"ok": True})
+
+    @app.page("/readyz", name="readyz")
+    class Readyz(View):
+        async def get(self, request: Request) -> Response:
+            reason = not_ready()
+            if reason is None:
+                return self.json({"ready": True})
+            return self.json({"ready": False, "reason": reason}, status=503)

@@ -43,8 +43,9 @@ import faust
 from faust.types import TP
 
 from scorers import Artifacts
+from stream_app.clock import wall_ms
 from stream_app.serving import AsyncReader
-from stream_app.serving.http import register_views
+from stream_app.serving.http import register_health, register_views
 from stream_app.settings import Settings
 from stream_app.worker import fetchguard, rematerialise
 from stream_app.worker.changelog import ConfirmedTable, confirm
@@ -52,6 +53,15 @@ from stream_app.worker.deadletter import stop_worker
 from stream_app.worker.frontier import Frontier
 from stream_app.worker.intake import Intake
 from stream_app.worker.intake import run as intake_loop
+from stream_app.worker.metrics import (
+    Lag,
+    MeteredSink,
+    RebalanceSensor,
+    ScrapeCollector,
+    WorkerMetrics,
+    not_ready_reason,
+    partition_lag,
+)
 from stream_app.worker.pipeline import Incoming, Pipeline, feature_config
 from stream_app.worker.sinks import RedisSink, Sink
 
@@ -81,9 +91,10 @@ def create_app(
     if sink is None:
         sink = RedisSink.from_url(settings.redis_url, settings.reco_prefix, fenced=True)
     frontier = Frontier(settings.input_topics())
+    metrics = WorkerMetrics()
     pipeline = Pipeline(
         artifacts,
-        sink,
+        MeteredSink(sink, metrics),
         config=feature_config(artifacts, settings.session_gap_ms),
         k=settings.k,
         max_event_bytes=settings.max_event_bytes,
@@ -155,25 +166,38 @@ def create_app(
             ranked = time.perf_counter()
             await pipeline.write(answers, touched, generation=generation)
         written = time.perf_counter()
+        written_ms = wall_ms()
         await sending  # the changelog has the states before the batch is acked
         await send_all(dead_letters, rejected + failed)
         done = time.perf_counter()
-        pipeline.count_batch(
-            len(messages),
-            done - started,
-            fold=folded - started,
-            rank=ranked - folded,
-            sink=written - ranked,
-            confirm=done - written,
+        steps = {
+            "fold": folded - started,
+            "rank": ranked - folded,
+            "sink": written - ranked,
+            "confirm": done - written,
+        }
+        pipeline.count_batch(len(messages), done - started, **steps)
+        metrics.batch_done(
+            messages,
+            rejected + failed,
+            (m.appended_ms for m, _ in decoded),
+            written_ms,
+            len(touched),
+            {**steps, "total": done - started},
         )
+
+    health = _Health()
 
     @app.task
     async def take_batches() -> None:
         """The one consumer of the intake (concurrency 1): each record set scored, then acked."""
+        health.consuming = True
         try:
             await intake_loop(intake, score)
         except Exception as exc:  # the STOP branch of the error policy
             stop_worker(exc, "the score task")
+        finally:
+            health.consuming = False
 
     if settings.decay_rescore_interval_s > 0:
 
@@ -241,10 +265,58 @@ def create_app(
             except Exception as exc:
                 stop_worker(exc, "the rebuild-answers timer")
 
+    # --- metrics and health (stream_app/worker/metrics.py) ----------------------------------
+    health.sensor = RebalanceSensor(metrics)
+    app.sensors.add(health.sensor)
+
+    def input_tps() -> list[TP]:
+        try:
+            actives = app.assignor.assigned_actives()
+        except Exception:  # no assignment yet
+            return []
+        return sorted(tp for tp in actives if frontier.wants(tp.topic))
+
+    def lags() -> list[tuple[str, int, Lag]]:
+        now = wall_ms()
+        out = []
+        for tp in input_tps():
+            position = frontier.position(tp.topic, tp.partition)
+            lag = partition_lag(
+                highwater(tp.topic, tp.partition),
+                position,
+                frontier.mark(tp.topic, tp.partition),
+                now,
+            )
+            if lag is not None:
+                out.append((tp.topic, tp.partition, lag))
+        return out
+
+    def not_ready() -> str | None:
+        flow = getattr(app, "flow_control", None)
+        return not_ready_reason(
+            started=bool(app.started),
+            assigned=len(input_tps()),
+            recovered=health.sensor is not None and health.sensor.recovered,
+            rebalancing=bool(app.rebalancing),
+            consuming=health.consuming and (flow is None or flow.is_active()),
+        )
+
+    metrics.registry.register(
+        ScrapeCollector(lags, lambda: len(states.data), lambda: not_ready() is None, pipeline.stats)
+    )
     reader = AsyncReader.from_url(settings.redis_url, settings.reco_prefix)
     register_views(app, reader, artifacts.name_of)
+    register_health(app, metrics.registry, not_ready)
+    app.metrics = metrics  # type: ignore[attr-defined]  # for tests
     app.pipeline = pipeline  # type: ignore[attr-defined]  # for tests and the stats page
     return app
+
+
+class _Health:
+    """What ``/readyz`` reads besides the app: the score task runs, the rebalance sensor."""
+
+    consuming: bool = False
+    sensor: RebalanceSensor | None = None
 
 
 def incoming(msg: Any) -> Incoming:

@@ -104,6 +104,10 @@ class Frontier:
         if not reports or reports[-1] != (poll_ms, highwater):
             reports.append((poll_ms, highwater))
 
+    def position(self, topic: str, partition: int) -> int | None:
+        """The next offset of ``(topic, partition)`` to process (None: unknown yet)."""
+        return self._next.get((topic, partition))
+
     def mark(self, topic: str, partition: int) -> int | None:
         """The frontier of one input partition (None: unknown yet)."""
         tp = (topic, partition)

@@ -33,12 +33,21 @@ def ours(tmp_path: Path):
             stop(proc, layout.pid_file, grace_s=5)
 
 
+def _distinct_free_ports(n: int) -> list[int]:
+    """``n`` different free ports (the OS may hand the same free port out twice in a row)."""
+    ports: list[int] = []
+    while len(ports) < n:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 def test_status_says_where_ours_runs_when_the_settings_point_elsewhere(ours) -> None:
     state, klayout, rlayout, kpid, rpid = ours
-    started_k, started_r = free_port(), free_port()
+    started_k, started_r, configured_k, configured_r = _distinct_free_ports(4)
     klayout.properties.write_text(f"advertised.listeners=PLAINTEXT://localhost:{started_k}\n")
     rlayout.conf.write_text(f"port {started_r}\nbind 127.0.0.1 -::1\n")
-    configured_k, configured_r = free_port(), free_port()
     settings = Settings(
         state_dir=state,
         kafka_bootstrap=f"localhost:{configured_k}",

@@ -40,6 +40,9 @@ class CpuMeter:
         self.counters = dict(counters)
         self.starts = dict(starts or {})
         self.base: dict[int, tuple[float, int]] = {}
+        self.seen: dict[int, int] = {}
+        """The most events each process was seen to have applied (a count that could not be
+        read, 0, does not undo it)."""
 
     def poll(self) -> None:
         """Take the baseline of processes that have just started applying events."""
@@ -66,7 +69,7 @@ class CpuMeter:
             if now is None:
                 continue
             cpu += now - cpu0
-            events += self.counters[pid]() - applied0
+            events += max(self.counters[pid](), self.seen.get(pid, 0)) - applied0
         return {
             "cpu_s": round(cpu, 2),
             "cpu_events": events,
@@ -75,7 +78,11 @@ class CpuMeter:
 
     def applied(self) -> int:
         """Events the processes applied so far, in all."""
-        return sum(count() for count in self.counters.values())
+        total = 0
+        for pid, count in self.counters.items():
+            self.seen[pid] = max(self.seen.get(pid, 0), count())
+            total += self.seen[pid]
+        return total
 
 
 def table_state_sizes(

@@ -178,12 +178,16 @@ class RedisSink:
     @classmethod
     def from_url(cls, url: str, prefix: str = "reco", *, fenced: bool = False) -> RedisSink:
         """A sink with its own connection pool to ``url``; a pooled connection found dead (Redis
-        restarted) is retried once at once, before :func:`write_until_done`'s backoff."""
+        restarted) is retried once at once, before :func:`write_until_done`'s backoff. A
+        ``redis+cluster://`` URL gives a ``RedisCluster`` client (:mod:`stream_app.redisconn`):
+        the pipeline is split by node, each ``SET``/fence script on its key's slot."""
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
         from redis.exceptions import ConnectionError as RedisConnectionError
 
-        client = aioredis.Redis.from_url(
+        from stream_app.redisconn import async_client
+
+        client = async_client(
             url, retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError]
         )
         return cls(client, prefix, fenced=fenced)

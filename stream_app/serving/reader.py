@@ -3,8 +3,8 @@
 A read never computes anything: it is one ``MGET reco:{user} reco:fallback`` and the first
 present value wins (on a Redis Cluster, ``redis+cluster://``, the two keys are in different
 slots: one non-transactional pipeline of two ``GET`` s, see :mod:`stream_app.redisconn`).
- :class:`Reader` is the blocking variant (CLI, scripts), :class:`AsyncReader`
-the asyncio one (the worker's web endpoint, async services).
+:class:`Reader` is the blocking variant (CLI, scripts), :class:`AsyncReader` the asyncio one
+(the worker's web endpoint, async services).
 
 >>> parse_user_id("42")
 42

@@ -25,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from schemas.errors import InvalidData, InvalidEvent, ServiceError
@@ -123,7 +125,7 @@ def choose(user_id: int, values: list[bytes | None], now_ms: int) -> Served:
 class Reader:
     """Blocking reader: ``Reader.from_url(url).get(user_id) -> Served``."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "reco") -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, prefix: str = "reco") -> None:
         self.client = client
         self.prefix = prefix
         self.cluster = is_cluster_client(client)
@@ -156,7 +158,7 @@ class Reader:
 class AsyncReader:
     """Asyncio reader: ``await AsyncReader.from_url(url).get(user_id) -> Served``."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "reco") -> None:
+    def __init__(self, client: aioredis.Redis | AsyncRedisCluster, prefix: str = "reco") -> None:
         self.client = client
         self.prefix = prefix
         self.cluster = is_cluster_client(client)

@@ -48,6 +48,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from aiokafka.partitioner import murmur2
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -273,7 +274,7 @@ class Rematerialiser:
         self,
         pipeline: Pipeline,
         table: MutableMapping[bytes, bytes],
-        client: aioredis.Redis,
+        client: aioredis.Redis | AsyncRedisCluster,
         *,
         prefix: str,
         partitions: int,

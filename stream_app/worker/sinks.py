@@ -31,6 +31,7 @@ from typing import Protocol
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
 from schemas.errors import SinkError
@@ -166,7 +167,11 @@ class RedisSink:
     module docstring; ``kept_newer`` counts answers turned away because Redis had a newer one)."""
 
     def __init__(
-        self, client: aioredis.Redis, prefix: str = "reco", *, fenced: bool = False
+        self,
+        client: aioredis.Redis | AsyncRedisCluster,
+        prefix: str = "reco",
+        *,
+        fenced: bool = False,
     ) -> None:
         self.client = client
         self.prefix = prefix

@@ -206,10 +206,13 @@ class Settings:
                 continue
             values[f.name] = _parse(name, raw, f.default)
         url = values.get("redis_url")
-        if isinstance(url, str) and not url.startswith(("redis://", "rediss://", "unix://")):
+        if isinstance(url, str) and not url.startswith(
+            ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        ):
             raise ConfigError(
                 f"{ENV_PREFIX}REDIS_URL={url!r} is not a Redis URL: expected "
-                "redis://HOST:PORT/DB (or rediss://..., unix://...)"
+                "redis://HOST:PORT/DB (or rediss://..., unix://..., redis+cluster://HOST:PORT "
+                "for a Redis Cluster)"
             )
         return cls(**values)  # type: ignore[arg-type]
 

@@ -15,6 +15,10 @@ up      start Kafka (single-node KRaft, jars from Maven Central cached in ~/.cac
 down    stop the Kafka and Redis that `up` started (pid files under STREAM_APP_STATE_DIR);
         never anything else. --purge also deletes their data and logs.
 status  say what runs where, and the input topics' partition counts.
+
+--redis-cluster (with `up`; implied by STREAM_APP_REDIS_URL=redis+cluster://HOST:PORT): instead
+        of one Redis, a local three-master Redis Cluster on PORT, PORT+1 and PORT+2 (no
+        replicas). `down` and `status` handle it too.
 """
 
 
@@ -35,13 +39,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with `down`: also delete the stopped services' data and logs under the state dir",
     )
+    p.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="with `up`: start a local three-master Redis Cluster instead of one Redis",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run `services ACTION`; `status` exits 1 when Kafka or Redis does not answer."""
     if args.action == "up":
-        services_up(settings, topics=not args.no_topics)
+        services_up(settings, topics=not args.no_topics, redis_cluster=args.redis_cluster)
         return 0
     if args.action == "down":
         services_down(settings, purge=args.purge)

@@ -1,8 +1,10 @@
 """Reading answers: the user's own, or the fallback, with its age, in ONE Redis round trip.
 
 A read never computes anything: it is one ``MGET reco:{user} reco:fallback`` and the first
-present value wins. :class:`Reader` is the blocking variant (CLI, scripts), :class:`AsyncReader`
-the asyncio one (the worker's web endpoint, async services).
+present value wins (on a Redis Cluster, ``redis+cluster://``, the two keys are in different
+slots: one non-transactional pipeline of two ``GET`` s, see :mod:`stream_app.redisconn`).
+:class:`Reader` is the blocking variant (CLI, scripts), :class:`AsyncReader` the asyncio one
+(the worker's web endpoint, async services).
 
 >>> parse_user_id("42")
 42
@@ -23,12 +25,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from schemas.errors import InvalidData, InvalidEvent, ServiceError
 from schemas.events import MAX_USER_ID
 from schemas.recommendation import Recommendation, reco_key
 from stream_app.clock import wall_ms
+from stream_app.redisconn import async_client, is_cluster_client, sync_client
 
 log = logging.getLogger(__name__)
 
@@ -120,20 +125,27 @@ def choose(user_id: int, values: list[bytes | None], now_ms: int) -> Served:
 class Reader:
     """Blocking reader: ``Reader.from_url(url).get(user_id) -> Served``."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "reco") -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, prefix: str = "reco") -> None:
         self.client = client
         self.prefix = prefix
+        self.cluster = is_cluster_client(client)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "reco") -> Reader:
         """A reader with its own connection pool."""
-        return cls(redis.Redis.from_url(url), prefix)
+        return cls(sync_client(url), prefix)
 
     def get(self, user_id: int) -> Served:
         """The user's answer or the fallback, in one round trip."""
         keys = [reco_key(user_id, self.prefix), reco_key(None, self.prefix)]
         try:
-            values = self.client.mget(keys)
+            if self.cluster:
+                pipe = self.client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.get(key)
+                values = pipe.execute()
+            else:
+                values = self.client.mget(keys)
         except (RedisError, OSError) as exc:
             raise ServiceError(f"reading {keys[0]} from Redis failed: {exc}") from exc
         return choose(user_id, values, wall_ms())
@@ -146,20 +158,27 @@ class Reader:
 class AsyncReader:
     """Asyncio reader: ``await AsyncReader.from_url(url).get(user_id) -> Served``."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "reco") -> None:
+    def __init__(self, client: aioredis.Redis | AsyncRedisCluster, prefix: str = "reco") -> None:
         self.client = client
         self.prefix = prefix
+        self.cluster = is_cluster_client(client)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "reco") -> AsyncReader:
         """A reader with its own connection pool."""
-        return cls(aioredis.Redis.from_url(url), prefix)
+        return cls(async_client(url), prefix)
 
     async def get(self, user_id: int) -> Served:
         """The user's answer or the fallback, in one round trip."""
         keys = [reco_key(user_id, self.prefix), reco_key(None, self.prefix)]
         try:
-            values = await self.client.mget(keys)
+            if self.cluster:
+                pipe = self.client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.get(key)
+                values = await pipe.execute()
+            else:
+                values = await self.client.mget(keys)
         except (RedisError, OSError) as exc:
             raise ServiceError(f"reading {keys[0]} from Redis failed: {exc}") from exc
         return choose(user_id, values, wall_ms())

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.errors import ConfigError, ServiceError
+from stream_app.redisconn import cluster_url, is_cluster_url
 from stream_app.settings import Settings
 from stream_app.stack.kafka import (
     KafkaLayout,
@@ -35,6 +36,14 @@ from stream_app.stack.redis import (
     find_redis_server,
     redis_answers,
     start_redis,
+)
+from stream_app.stack.rediscluster import (
+    ClusterLayout,
+    cluster_answers,
+    form_cluster,
+    node_ports,
+    start_cluster_nodes,
+    stop_cluster,
 )
 from stream_app.stack.topics import ensure_topics, topic_partitions
 
@@ -196,14 +205,20 @@ def _wait(
 
 
 def services_up(
-    settings: Settings, say: Say = print, *, topics: bool = True
+    settings: Settings, say: Say = print, *, topics: bool = True, redis_cluster: bool = False
 ) -> list[ServiceReport]:
-    """Start (or reuse) Kafka and Redis and provision the input topics; idempotent."""
+    """Start (or reuse) Kafka and Redis and provision the input topics; idempotent.
+
+    ``redis_cluster`` (implied by a ``redis+cluster://`` URL): instead of one Redis, a local
+    three-master Redis Cluster on the URL's port and the next two
+    (:mod:`stream_app.stack.rediscluster`).
+    """
     state, _, _ = _layouts(settings)
     started: list[tuple[OwnedProcess, Path]] = []
+    cluster = redis_cluster or is_cluster_url(settings.redis_url)
     with file_lock(state / "services.lock"):
         try:
-            return _up_locked(settings, say, topics, started)
+            return _up_locked(settings, say, topics, started, cluster)
         except BaseException:
             # a failed or interrupted `up` leaves nothing of its own behind
             for proc, pid_file in started:
@@ -212,7 +227,11 @@ def services_up(
 
 
 def _up_locked(
-    settings: Settings, say: Say, topics: bool, started: list[tuple[OwnedProcess, Path]]
+    settings: Settings,
+    say: Say,
+    topics: bool,
+    started: list[tuple[OwnedProcess, Path]],
+    cluster: bool = False,
 ) -> list[ServiceReport]:
     _, klayout, rlayout = _layouts(settings)
     kaddr = Address.parse(settings.kafka_bootstrap)
@@ -221,8 +240,10 @@ def _up_locked(
     deadline = t0 + settings.service_timeout_s
 
     # --- decide, then start what is missing (both start before we wait for either) ---
-    _check_same_address(settings, klayout, rlayout)
-    if read_owned(rlayout.pid_file) is None and raddr.is_local and not port_open(raddr):
+    if not cluster:
+        _check_same_address(settings, klayout, rlayout)
+    single_missing = read_owned(rlayout.pid_file) is None and not port_open(raddr)
+    if cluster or (single_missing and raddr.is_local):
         find_redis_server(say)  # fail (or apt-get install) before a JVM is started
     kproc = read_owned(klayout.pid_file)
     kstate = "running" if kproc else "reused"
@@ -253,41 +274,43 @@ def _up_locked(
             f"metadata request at {kaddr}); stop it or set STREAM_APP_KAFKA_BOOTSTRAP"
         )
 
-    rproc = read_owned(rlayout.pid_file)
-    rstate = "running" if rproc else "reused"
-    if rproc is None and not port_open(raddr):
-        if not raddr.is_local:
+    if cluster:
+        rreport = _cluster_up(settings, say, started, deadline)
+    else:
+        rproc = read_owned(rlayout.pid_file)
+        rstate = "running" if rproc else "reused"
+        if rproc is None and not port_open(raddr):
+            if not raddr.is_local:
+                raise ServiceError(
+                    f"no Redis answers at {raddr} and it is not a local address we can start"
+                )
+            say(f"redis: starting redis-server on {raddr}...")
+            rproc = start_redis(rlayout, raddr, say)
+            started.append((rproc, rlayout.pid_file))
+            rstate = "started"
+        elif rproc is None and redis_answers(settings.redis_url) is None:
             raise ServiceError(
-                f"no Redis answers at {raddr} and it is not a local address we can start"
+                f"port {raddr.port} is taken by something that is not a usable Redis (no PONG "
+                f"at {settings.redis_url}); stop it or set STREAM_APP_REDIS_URL"
             )
-        say(f"redis: starting redis-server on {raddr}...")
-        rproc = start_redis(rlayout, raddr, say)
-        started.append((rproc, rlayout.pid_file))
-        rstate = "started"
-    elif rproc is None and redis_answers(settings.redis_url) is None:
-        raise ServiceError(
-            f"port {raddr.port} is taken by something that is not a usable Redis (no PONG "
-            f"at {settings.redis_url}); stop it or set STREAM_APP_REDIS_URL"
+        # --- wait until both answer ------------------------------------------------------
+        rinfo = _wait(
+            "redis",
+            lambda: redis_answers(settings.redis_url),
+            raddr,
+            rproc,
+            rlayout.log,
+            deadline,
+            say,
         )
-
-    # --- wait until both answer ------------------------------------------------------
-    rinfo = _wait(
-        "redis",
-        lambda: redis_answers(settings.redis_url),
-        raddr,
-        rproc,
-        rlayout.log,
-        deadline,
-        say,
-    )
-    rreport = ServiceReport(
-        "redis",
-        settings.redis_url,
-        rstate,
-        rproc.pid if rproc else None,
-        rlayout.log if rproc else None,
-    )
-    say(_up_line(rreport, f"Redis {rinfo['version']}"))
+        rreport = ServiceReport(
+            "redis",
+            settings.redis_url,
+            rstate,
+            rproc.pid if rproc else None,
+            rlayout.log if rproc else None,
+        )
+        say(_up_line(rreport, f"Redis {rinfo['version']}"))
     klog = klayout.logs / "server.log"
     kinfo = _wait(
         "kafka",
@@ -314,6 +337,55 @@ def _up_locked(
         verb = f"created {', '.join(created)}" if created else "present"
         say(f"topics: {verb} ({len(names)} topics x {settings.partitions} partitions)")
     return [kreport, rreport]
+
+
+def _cluster_up(
+    settings: Settings, say: Say, started: list[tuple[OwnedProcess, Path]], deadline: float
+) -> ServiceReport:
+    """Start (or reuse) the local three-master cluster on the URL's port and the next two."""
+    state, _, _ = _layouts(settings)
+    layout = ClusterLayout(state / "redis-cluster")
+    raddr = _redis_addr(settings.redis_url)
+    ports = node_ports(raddr.port)
+    url = (
+        settings.redis_url
+        if is_cluster_url(settings.redis_url)
+        else cluster_url(raddr.host, raddr.port)
+    )
+    ours = {p for p in ports if read_owned(layout.node(p).pid_file) is not None}
+    if not ours and cluster_answers(raddr.host, ports) is not None:
+        report = ServiceReport("redis", url, "reused")
+        say(_up_line(report, "Redis Cluster"))
+        return report
+    taken = [p for p in ports if p not in ours and port_open(Address(raddr.host, p))]
+    if taken:
+        raise ServiceError(
+            f"redis-cluster: ports {taken} are taken by something that is not our cluster; "
+            "free them or choose another port in STREAM_APP_REDIS_URL"
+        )
+    if not raddr.is_local:
+        raise ServiceError(f"no Redis Cluster answers at {raddr} and it is not local")
+    missing = [p for p in ports if p not in ours]
+    if missing:
+        say(f"redis-cluster: starting redis-server nodes on ports {missing}...")
+    for proc, port in zip(
+        start_cluster_nodes(layout, raddr.host, missing, say), missing, strict=True
+    ):
+        started.append((proc, layout.node(port).pid_file))
+    form_cluster(raddr.host, ports, timeout_s=max(1.0, deadline - time.monotonic()))
+    info = cluster_answers(raddr.host, ports) or {"version": "?"}
+    first = read_owned(layout.node(ports[0]).pid_file)
+    report = ServiceReport(
+        "redis",
+        url,
+        "started" if missing else "running",
+        first.pid if first else None,
+        layout.node(ports[0]).log,
+    )
+    say(_up_line(report, f"Redis {info['version']} cluster, 3 masters on ports {ports}"))
+    if url != settings.redis_url:
+        say(f"redis-cluster: the app uses it with STREAM_APP_REDIS_URL={url}")
+    return report
 
 
 def _up_line(report: ServiceReport, what: str) -> str:
@@ -352,7 +424,13 @@ def services_down(
             how = "killed after the grace period" if killed else "stopped"
             say(f"{name}: {how} pid {proc.pid} in {time.monotonic() - t0:.1f} s; log: {_show(log)}")
             reports.append(ServiceReport(name, address, "stopped", proc.pid, log))
+        clayout = ClusterLayout(state / "redis-cluster")
+        if stop_cluster(clayout, say):
+            reports.append(ServiceReport("redis-cluster", str(clayout.root), "stopped"))
         if purge:
+            if clayout.root.exists():
+                shutil.rmtree(clayout.root)
+                say(f"purged {_show(clayout.root)}")
             for layout in (klayout, rlayout):
                 if layout.root.exists():
                     shutil.rmtree(layout.root)
@@ -382,6 +460,9 @@ def services_status(settings: Settings, say: Say = print) -> list[ServiceReport]
         ),
     )
     reports = []
+    cluster = is_cluster_url(settings.redis_url)
+    if cluster:
+        checks = checks[:1]  # the cluster's nodes are reported below
     for name, address, addr, pid_file, log, probe in checks:
         proc = read_owned(pid_file)
         info = probe() if port_open(addr) else None
@@ -412,6 +493,28 @@ def services_status(settings: Settings, say: Say = print) -> list[ServiceReport]
             text = f"not running (expected at {address}); start it with `stream-app services up`"
         say(f"{name}: {text}")
         reports.append(report)
+    clayout = ClusterLayout(settings.state_dir.expanduser().resolve() / "redis-cluster")
+    if cluster:
+        raddr = _redis_addr(settings.redis_url)
+        ports = node_ports(raddr.port)
+        ours = [p for p in ports if read_owned(clayout.node(p).pid_file) is not None]
+        info = cluster_answers(raddr.host, ports)
+        state = ("running" if ours else "reused") if info else "absent"
+        text = {
+            "running": f"Redis Cluster (3 masters on {ports}, started by stream-app) answering",
+            "reused": f"Redis Cluster answering on {ports} (not started by stream-app)",
+            "absent": f"no Redis Cluster answers on {ports}; start it with "
+            "`stream-app services up --redis-cluster`",
+        }[state]
+        say(f"redis: {text} at {settings.redis_url}")
+        reports.append(ServiceReport("redis", settings.redis_url, state))
+    for port in clayout.started_ports():
+        proc = read_owned(clayout.node(port).pid_file)
+        if proc is not None:
+            say(
+                f"redis-cluster: node on port {port} running "
+                f"(started by stream-app, pid {proc.pid})"
+            )
     if reports[0].answering:
         try:
             parts = topic_partitions(settings.kafka_bootstrap)

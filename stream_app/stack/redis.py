@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.errors import ServiceError
+from schemas.errors import ServiceError, StreamAppError
 from stream_app.stack.procs import Address, OwnedProcess, spawn
 
 __all__ = [
@@ -180,12 +180,17 @@ def redis_answers(url: str, timeout_s: float = 2.0) -> dict | None:
     """``{"version": ...}`` if a Redis server answers PING at ``url``, else None."""
     import redis
 
-    client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    from stream_app.redisconn import sync_client
+
+    client = sync_client(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
         if not client.ping():
             return None
-        return {"version": str(client.info("server").get("redis_version", "?"))}
-    except (redis.RedisError, OSError, ValueError):
+        info = client.info("server")
+        if "redis_version" not in info:  # a cluster: {node: info} of every node
+            info = next(iter(info.values()), {})
+        return {"version": str(info.get("redis_version", "?"))}
+    except (redis.RedisError, OSError, ValueError, StreamAppError):
         return None
     finally:
         client.close()

@@ -29,6 +29,11 @@ stale-writer fence: an answer the stream wrote meanwhile is never replaced by an
 Not covered: a user whose search had *finished* fading (the timer forgot them) gets the answer
 at event time, with the search, which then fades again from the rebuild on; an ``allkeys-*``
 eviction of answers that leaves the marker (see :mod:`stream_app.stack.redis`).
+
+On a Redis Cluster (``redis+cluster://``) the marker is one key, so each script touches one
+slot; the run_id compared is that of every master together (:func:`cluster_run_id`), so a
+restart or failover of any of them rebuilds every owned partition. Not covered there: a
+``FLUSHALL`` of a master that does not hold the marker's slot.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from aiokafka.partitioner import murmur2
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -53,6 +59,7 @@ from schemas.keys import user_key
 from schemas.recommendation import reco_key
 from scorers import batch_recommendation, fallback
 from stream_app.clock import wall_ms
+from stream_app.redisconn import is_cluster_client
 from stream_app.worker.pipeline import Pipeline
 from stream_app.worker.sinks import stamp
 
@@ -63,6 +70,7 @@ __all__ = [
     "Marker",
     "Ownership",
     "Rematerialiser",
+    "cluster_run_id",
     "marker_key",
     "owned_users",
     "partition_of",
@@ -266,7 +274,7 @@ class Rematerialiser:
         self,
         pipeline: Pipeline,
         table: MutableMapping[bytes, bytes],
-        client: aioredis.Redis,
+        client: aioredis.Redis | AsyncRedisCluster,
         *,
         prefix: str,
         partitions: int,
@@ -298,7 +306,9 @@ class Rematerialiser:
         Redis that does not answer is an outage to log, not a timer stuck forever. A call that
         meets a dead pooled connection (Redis restarted) is retried once on a new one, or the
         first check after every restart would report an outage that is already over."""
-        client = aioredis.Redis.from_url(
+        from stream_app.redisconn import async_client
+
+        client = async_client(
             url,
             socket_timeout=5.0,
             socket_connect_timeout=2.0,
@@ -377,8 +387,12 @@ class Rematerialiser:
         return len(users)
 
     async def _probe(self) -> tuple[str, Mapping[bytes, bytes]]:
-        """Redis's run_id and the marker's fields, in one round trip."""
-
+        """Redis's run_id and the marker's fields, in one round trip (on a cluster two, and
+        the run_id is :func:`cluster_run_id` of every master's)."""
+        if is_cluster_client(self.client):
+            infos = await _answered(self.client.info("server", target_nodes=self.client.PRIMARIES))
+            fields = await _answered(self.client.hgetall(self.key))
+            return cluster_run_id(infos), fields
         pipe = self.client.pipeline(transaction=False)
         pipe.info("server")
         pipe.hgetall(self.key)
@@ -395,6 +409,16 @@ class Rematerialiser:
             self.down = True
             self.pipeline.stats["redis_outages"] += 1
             log.warning("%s (logged once until it answers again)", exc)
+
+
+def cluster_run_id(infos: Mapping[str, Mapping[str, Any]]) -> str:
+    """One run_id for a cluster: its masters' run_ids, sorted and joined, so that a restart or
+    a failover of any master changes it (``infos``: ``INFO server`` per node).
+
+    >>> cluster_run_id({"b:2": {"run_id": "bb"}, "a:1": {"run_id": "aa"}})
+    'aa,bb'
+    """
+    return ",".join(sorted(str(info["run_id"]) for info in infos.values()))
 
 
 async def _answered(pending: Awaitable[T]) -> T:

@@ -31,6 +31,7 @@ from typing import Protocol
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
 from schemas.errors import SinkError
@@ -166,7 +167,11 @@ class RedisSink:
     module docstring; ``kept_newer`` counts answers turned away because Redis had a newer one)."""
 
     def __init__(
-        self, client: aioredis.Redis, prefix: str = "reco", *, fenced: bool = False
+        self,
+        client: aioredis.Redis | AsyncRedisCluster,
+        prefix: str = "reco",
+        *,
+        fenced: bool = False,
     ) -> None:
         self.client = client
         self.prefix = prefix
@@ -178,12 +183,16 @@ class RedisSink:
     @classmethod
     def from_url(cls, url: str, prefix: str = "reco", *, fenced: bool = False) -> RedisSink:
         """A sink with its own connection pool to ``url``; a pooled connection found dead (Redis
-        restarted) is retried once at once, before :func:`write_until_done`'s backoff."""
+        restarted) is retried once at once, before :func:`write_until_done`'s backoff. A
+        ``redis+cluster://`` URL gives a ``RedisCluster`` client (:mod:`stream_app.redisconn`):
+        the pipeline is split by node, each ``SET``/fence script on its key's slot."""
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
         from redis.exceptions import ConnectionError as RedisConnectionError
 
-        client = aioredis.Redis.from_url(
+        from stream_app.redisconn import async_client
+
+        client = async_client(
             url, retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError]
         )
         return cls(client, prefix, fenced=fenced)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,14 @@ def ours(tmp_path: Path):
     argv = [sys.executable, "-c", "import time; time.sleep(60)", marker]
     kproc = spawn(argv, log_file=tmp_path / "k.log", pid_file=klayout.pid_file, marker=marker)
     rproc = spawn(argv, log_file=tmp_path / "r.log", pid_file=rlayout.pid_file, marker=marker)
+    # a child counts as ours once it runs its own command line (a loaded machine may still be
+    # between fork and exec; asking read_owned then would drop the pid file as stale)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(
+        marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        for pid in (kproc.pid, rproc.pid)
+    ):
+        time.sleep(0.05)
     yield state, klayout, rlayout, kproc.pid, rproc.pid
     for layout in (klayout, rlayout):
         proc = read_owned(layout.pid_file)

@@ -5,6 +5,7 @@ COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY features ./features
 COPY scorers ./scorers
+COPY loaders ./loaders
 COPY stream_app ./stream_app
 RUN pip install --no-cache-dir .
 # the bundled sample the worker's batch side is built from

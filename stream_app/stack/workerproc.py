@@ -80,33 +80,56 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _exit)
 
 
-class WorkerProcess:
-    """``with WorkerProcess(settings, log_path) as w: w.wait_ready()`` — stopped on exit."""
+class _Child:
+    """A ``python -m stream_app COMMAND`` subprocess on ``settings``, its output in
+    ``log_path``; stopped on exit of a ``with`` block."""
 
-    def __init__(self, settings: Settings, log_path: Path, loglevel: str = "warning") -> None:
+    def __init__(self, settings: Settings, log_path: Path) -> None:
         self.settings = settings
         self.log_path = Path(log_path)
-        self.loglevel = loglevel
         self.proc: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
 
-    def start(self) -> WorkerProcess:
-        """Spawn ``python -m stream_app worker``."""
+    def _spawn(self, *command: str) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
         self.proc = tied_popen(
-            [sys.executable, "-m", "stream_app", "worker", "--loglevel", self.loglevel],
+            [sys.executable, "-m", "stream_app", *command],
             env={**os.environ, **settings_env(self.settings)},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        return self
 
-    def __enter__(self) -> WorkerProcess:
+    def start(self):  # -> Self
+        """Spawn the process (subclasses: and wait as they say)."""
+        raise NotImplementedError
+
+    def __enter__(self):  # -> Self
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def stop(self, timeout_s: float = 20.0) -> int | None:
+        """SIGTERM (then SIGKILL after ``timeout_s``); the exit code."""
+        code = stop_child(self.proc, timeout_s)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return code
+
+
+class WorkerProcess(_Child):
+    """``with WorkerProcess(settings, log_path) as w: w.wait_ready()`` — stopped on exit."""
+
+    def __init__(self, settings: Settings, log_path: Path, loglevel: str = "warning") -> None:
+        super().__init__(settings, log_path)
+        self.loglevel = loglevel
+
+    def start(self) -> WorkerProcess:
+        """Spawn ``python -m stream_app worker``."""
+        self._spawn("worker", "--loglevel", self.loglevel)
+        return self
 
     def alive(self) -> bool:
         """Whether the process is running."""
@@ -166,34 +189,14 @@ class WorkerProcess:
                 raise ServiceError(f"worker consumed {stats} of {n_messages} in {timeout_s}s")
             time.sleep(0.05)
 
-    def stop(self, timeout_s: float = 20.0) -> int | None:
-        """SIGTERM (then SIGKILL after ``timeout_s``); the exit code."""
-        code = stop_child(self.proc, timeout_s)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        return code
 
-
-class ServeProcess:
+class ServeProcess(_Child):
     """A `stream-app serve` subprocess on ``settings.web_port``; stopped on exit."""
-
-    def __init__(self, settings: Settings, log_path: Path) -> None:
-        self.settings = settings
-        self.log_path = Path(log_path)
-        self.proc: subprocess.Popen | None = None
-        self._log: IO[bytes] | None = None
 
     def start(self, timeout_s: float = 30.0) -> ServeProcess:
         """Spawn it and wait until ``GET /healthz`` answers."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("wb")
-        self.proc = tied_popen(
-            [sys.executable, "-m", "stream_app", "serve"],
-            env={**os.environ, **settings_env(self.settings)},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self._spawn("serve")
+        assert self.proc is not None
         url = f"http://{self.settings.web_host}:{self.settings.web_port}/healthz"
         deadline = time.monotonic() + timeout_s
         while True:
@@ -208,20 +211,6 @@ class ServeProcess:
                         f"stream-app serve did not answer in {timeout_s:.0f}s; see {self.log_path}"
                     ) from None
                 time.sleep(0.1)
-
-    def __enter__(self) -> ServeProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self, timeout_s: float = 10.0) -> int | None:
-        """SIGTERM (then SIGKILL after ``timeout_s``); the exit code."""
-        code = stop_child(self.proc, timeout_s)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        return code
 
 
 def stop_child(proc: subprocess.Popen | None, timeout_s: float = 20.0) -> int | None:

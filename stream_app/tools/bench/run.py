@@ -270,7 +270,7 @@ def _phases(
         if readers is not None:
             readers.stop()
         if server is not None:
-            server.stop()
+            server.stop(10.0)
         workers.stop()
     changelog = f"{settings.app_id}-user-state-changelog"
     results["cost"]["table_state_bytes"] = sizes(

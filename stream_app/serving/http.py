@@ -105,9 +105,11 @@ def register_views(app: faust.App, reader: AsyncReader, name_of: Callable[[int],
             pipeline: Any = getattr(app, "pipeline", None)
             if pipeline is None:
                 return self.json({})
+            intake: Any = getattr(app, "intake", None)
             return self.json(
                 {
                     **pipeline.stats,
+                    **(intake.counters() if intake is not None else {}),
                     "decay_notes": len(pipeline.notes),
                     "generation": app.consumer_generation_id,  # changes at every rebalance
                     "partitions": len(app.assignor.assigned_actives()),

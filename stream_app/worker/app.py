@@ -309,6 +309,7 @@ def create_app(
     register_health(app, metrics.registry, not_ready)
     app.metrics = metrics  # type: ignore[attr-defined]  # for tests
     app.pipeline = pipeline  # type: ignore[attr-defined]  # for tests and the stats page
+    app.intake = intake  # type: ignore[attr-defined]  # for the stats page
     return app
 
 

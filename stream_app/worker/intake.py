@@ -53,8 +53,6 @@ class Batch:
 
     generation: int
     messages: list[Any]
-    fetched: float
-    """``time.monotonic()`` when the consumer handed it over (queueing shows as its age)."""
 
 
 class Intake:
@@ -104,7 +102,7 @@ class Intake:
     async def offer(self, generation: int, messages: list[Any]) -> None:
         """Hand one fetched record set over; waits while the handler is ``maxsize`` behind."""
         if messages:
-            await self.queue.put(Batch(generation, messages, time.monotonic()))
+            await self.queue.put(Batch(generation, messages))
 
     async def batches(self) -> AsyncIterator[list[Any]]:
         """The record sets to handle, in fetch order, each tracked as pending acks.
@@ -123,6 +121,14 @@ class Intake:
             self.stats["record_sets"] += 1
             self.stats["records"] += len(batch.messages)
             yield batch.messages
+
+    def counters(self) -> dict[str, int]:
+        """For the stats page: record sets and records handed over, those dropped as stale
+        (a rebalance), and records the time merge let go past its order (``max_held``)."""
+        return {
+            **{f"intake_{k}": v for k, v in self.stats.items()},
+            "intake_merge_forced": self.merge.forced,
+        }
 
     def done(self, messages: Sequence[Any]) -> None:
         """Ack a handled record set: Faust's commit loop may now commit past it."""

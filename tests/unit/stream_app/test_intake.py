@@ -145,6 +145,13 @@ def test_batches_are_tracked_then_acked_and_stale_ones_dropped() -> None:
     assert pending_while_handled == [2, 1]  # tracked while handled (revocation waits on them)
     assert consumer.acked == [(IN0, 2), (IN0, 3)]  # the failed set is not acked
     assert (intake.stats["stale_sets"], intake.stats["stale_records"]) == (2, 3)
+    assert intake.counters() == {
+        "intake_record_sets": 2,
+        "intake_records": 3,
+        "intake_stale_sets": 2,
+        "intake_stale_records": 3,
+        "intake_merge_forced": 0,
+    }
 
 
 def test_clear_drops_sets_not_yet_taken() -> None:

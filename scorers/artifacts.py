@@ -11,14 +11,15 @@
 * the linear model.
 
 On disk (``save``/``load``): ``arrays.npz`` (uncompressed, loads in milliseconds),
-``meta.json`` (model, config, tokens), ``names.json`` and ``states.npz`` (serialised states,
-decoded lazily by :meth:`Artifacts.seed_state`).
+``meta.json`` (model, config, tokens), ``names.json`` and the seeded states (``states.bin`` +
+``states_index.npz``: read from disk per shopper and decoded lazily by
+:meth:`Artifacts.seed_state`, see :mod:`scorers.seeds`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from schemas.errors import InvalidData
 from scorers.lru import LRUMemo
 from scorers.model import LinearModel, default_model
 from scorers.queryindex import QueryIndex, new_query_memo
+from scorers.seeds import SeedFile, write_seeds
 from scorers.userview import UserView, new_view_memo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ARTIFACTS_FORMAT", "Artifacts", "build_artifacts", "seed_states"]
 
-ARTIFACTS_FORMAT = 3
+ARTIFACTS_FORMAT = 4
 N_NEIGHBOURS = 30
 N_POPULAR = 200
 N_TOKEN_TOP = 40
@@ -96,7 +98,9 @@ class Artifacts:
     model: LinearModel = field(default_factory=default_model)
     config: FeatureConfig = DEFAULT_CONFIG
     n_users: int = 0
-    states: dict[int, bytes] = field(default_factory=dict, repr=False)
+    states: Mapping[int, bytes] = field(default_factory=dict, repr=False)
+    """Serialised seed state per known user: a dict when built, a :class:`SeedFile` when
+    loaded (read from disk per lookup, so a million shoppers' seeds stay out of memory)."""
     meta: dict[str, Any] = field(default_factory=dict)
     _weights: np.ndarray | None = field(default=None, repr=False, compare=False)
     _derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -164,11 +168,7 @@ class Artifacts:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         np.savez(out / "arrays.npz", **{name: getattr(self, name) for name in _ARRAYS})
-        uids = np.array(sorted(self.states), dtype=np.int64)
-        blobs = [self.states[int(u)] for u in uids]
-        offsets = np.cumsum([0, *(len(b) for b in blobs)]).astype(np.int64)
-        blob = np.frombuffer(b"".join(blobs), dtype=np.uint8)
-        np.savez(out / "states.npz", uids=uids, offsets=offsets, blob=blob)
+        write_seeds(out, ((u, self.states[u]) for u in sorted(self.states)))
         (out / "names.json").write_bytes(orjson.dumps(self.names))
         meta = {
             "format": ARTIFACTS_FORMAT,
@@ -194,12 +194,10 @@ class Artifacts:
                 )
             with np.load(d / "arrays.npz") as z:
                 arrays = {name: z[name] for name in _ARRAYS}
-            with np.load(d / "states.npz") as z:
-                uids, offsets, blob = z["uids"], z["offsets"], z["blob"].tobytes()
+            states = SeedFile.open(d)
             names = orjson.loads((d / "names.json").read_bytes())
         except (OSError, KeyError, ValueError) as exc:
             raise InvalidData(f"cannot load artifacts from {d}: {exc}") from exc
-        states = {int(u): blob[offsets[i] : offsets[i + 1]] for i, u in enumerate(uids)}
         return cls(
             **arrays,
             tokens={t: i for i, t in enumerate(meta["tokens"])},

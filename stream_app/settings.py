@@ -97,6 +97,17 @@ class Settings:
     so a
     rebuild starts at most this long after Redis answers again. 0 = off."""
     reco_prefix: str = "reco"
+    table_store: str = "rocksdb"
+    """Where a worker keeps the state table: ``rocksdb`` (on local disk under ``state_dir``, one
+    database per partition; a restart reads back only the changelog's tail) or ``memory``
+    (every restart reads the whole changelog; for tests and small stores)."""
+    rocksdb_block_cache_mb: int = 32
+    """RocksDB block cache per partition database (the hot shoppers' states)."""
+    rocksdb_write_buffer_mb: int = 16
+    """RocksDB memtable size per partition database (two per database at most)."""
+    standby_replicas: int = 1
+    """Standby copies of each table partition, kept up to date by other workers from the
+    changelog, so a partition moving to one of them after a crash needs no full recovery."""
     reorder_hold_ms: int = 2_000
     """How much later (Kafka append time) a producer may publish an event than a later-stamped
     event of the same user and still have it applied in event-time order. Consumer lag, restarts
@@ -205,6 +216,12 @@ class Settings:
             if raw is None:
                 continue
             values[f.name] = _parse(name, raw, f.default)
+        store = values.get("table_store")
+        if store is not None and store not in ("rocksdb", "memory"):
+            raise ConfigError(
+                f"{ENV_PREFIX}TABLE_STORE={store!r} is not a table store: "
+                "expected rocksdb or memory"
+            )
         url = values.get("redis_url")
         if isinstance(url, str) and not url.startswith(
             ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")

@@ -249,4 +249,4 @@ def remove_run(settings: Settings, say=print) -> None:
             admin.close()
     except KafkaError as exc:
         say(f"   (could not delete the run's topics: {exc})")
-    shutil.rmtree(datadir(settings), ignore_errors=True)
+    shutil.rmtree(datadir(settings).parent, ignore_errors=True)  # every worker's folder

@@ -64,6 +64,7 @@ from stream_app.worker.metrics import (
 )
 from stream_app.worker.pipeline import Incoming, Pipeline, feature_config
 from stream_app.worker.sinks import RedisSink, Sink
+from stream_app.worker.store import estimated_keys, rocksdb_options, store_url
 
 __all__ = ["create_app", "datadir", "internal_topics"]
 
@@ -79,8 +80,10 @@ def internal_topics(settings: Settings) -> list[str]:
 
 
 def datadir(settings: Settings) -> Path:
-    """Faust's local data folder of the app (under the state dir, not the working directory)."""
-    return settings.state_dir / "faust" / settings.app_id
+    """Faust's local data folder of one worker (under the state dir, not the working directory):
+    one per web port, as workers on one host must not share RocksDB databases, and a worker
+    restarted on its port finds its own again."""
+    return settings.state_dir / "faust" / settings.app_id / f"worker-{settings.web_port}"
 
 
 def create_app(
@@ -101,12 +104,13 @@ def create_app(
         hold_ms=settings.reorder_hold_ms,
         frontier=frontier,
     )
-    datadir(settings).parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the leaf
+    datadir(settings).mkdir(parents=True, exist_ok=True)  # Faust makes only the leaf
     app = faust.App(
         settings.app_id,
         env={},  # Settings is the one source: Faust would let WEB_PORT, BROKER_URL, ... override
         broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
-        store="memory://",
+        store=store_url(settings.table_store),
+        table_standby_replicas=settings.standby_replicas,
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         web_enabled=True,
@@ -140,6 +144,12 @@ def create_app(
             value_type=bytes,
             partitions=settings.partitions,
             use_partitioner=True,
+            options=rocksdb_options(
+                block_cache_mb=settings.rocksdb_block_cache_mb,
+                write_buffer_mb=settings.rocksdb_write_buffer_mb,
+            )
+            if settings.table_store == "rocksdb"
+            else None,
         )
     )
 
@@ -302,7 +312,9 @@ def create_app(
         )
 
     metrics.registry.register(
-        ScrapeCollector(lags, lambda: len(states.data), lambda: not_ready() is None, pipeline.stats)
+        ScrapeCollector(
+            lags, lambda: estimated_keys(states.data), lambda: not_ready() is None, pipeline.stats
+        )
     )
     reader = AsyncReader.from_url(settings.redis_url, settings.reco_prefix)
     register_views(app, reader, artifacts.name_of)

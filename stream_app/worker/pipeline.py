@@ -190,7 +190,8 @@ class Pipeline:
         if raw is None:
             return self._seed(user_id), None
         cached = self._parsed.get(user_id)
-        if cached is not None and cached[0] is raw:  # the very bytes we assigned last time
+        if cached is not None and (cached[0] is raw or cached[0] == raw):  # assigned last time
+            # (RocksDB hands back a copy of the bytes; comparing them is cheaper than parsing)
             return cached[1], None
         try:
             return reorder.from_bytes(raw, self._seed_of, self.config), None

@@ -47,7 +47,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from aiokafka.partitioner import murmur2
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -62,6 +61,7 @@ from stream_app.clock import wall_ms
 from stream_app.redisconn import is_cluster_client
 from stream_app.worker.pipeline import Pipeline
 from stream_app.worker.sinks import stamp
+from stream_app.worker.store import partition_of
 
 __all__ = [
     "CHUNK",
@@ -119,18 +119,6 @@ def marker_key(prefix: str) -> str:
     'reco:materialised'
     """
     return f"{prefix}:{MARKER_SUFFIX}"
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition the producers' default partitioner (Kafka's murmur2, aiokafka's
-    ``DefaultPartitioner``, the one Faust's producer uses) gives ``key``: with
-    ``use_partitioner=True`` the user's changelog partition, and the partition of the user's
-    input events.
-
-    >>> [partition_of(k, 8) for k in (b"1", b"2", b"42", b"206209")]
-    [7, 0, 4, 7]
-    """
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def owned_users(

@@ -82,7 +82,7 @@ def messages_for(
     """The records a worker would consume for ``events`` published in this order: each on its
     type's topic, keyed by user, in the murmur2 partition of its key, with increasing offsets
     per partition and append times ``publish_rate`` records a second apart."""
-    from stream_app.worker.rematerialise import partition_of
+    from stream_app.worker.store import partition_of
 
     offsets: dict[tuple[str, int], int] = {}
     out = []

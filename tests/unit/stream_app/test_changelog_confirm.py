@@ -1,4 +1,5 @@
-"""A batch is acked only once Kafka has every changelog write it made; failed ones are re-sent."""
+"""A batch is acked only once Kafka has every changelog write it made; failed ones are re-sent;
+the store gets a value only after Kafka confirmed it."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ class _Producer:
             self.fail[key] -= 1
             fut.set_exception(RuntimeError("broker down"))
         else:
-            fut.set_result(None)
+            offset = self.offset = getattr(self, "offset", -1) + 1
+            fut.set_result(SimpleNamespace(topic=topic, partition=0, offset=offset))
         return fut
 
 
@@ -30,6 +32,11 @@ def _table(producer: _Producer) -> SimpleNamespace:
     """The parts of a :class:`ConfirmedTable` that ``confirm`` uses."""
     table = SimpleNamespace(data={}, unsent={}, app=SimpleNamespace(producer=producer))
     table.changelog_topic = SimpleNamespace(get_topic_name=lambda: "app-user-state-changelog")
+    table.store_confirmed = lambda values, offsets: ConfirmedTable.store_confirmed(
+        table,  # type: ignore[arg-type]
+        values,
+        offsets,
+    )
     return table
 
 
@@ -45,6 +52,8 @@ def test_each_key_goes_out_once_with_its_latest_value_and_failures_are_sent_agai
         _assign(table, b"1", b"old")
         _assign(table, b"2", b"x")
         _assign(table, b"1", b"new")  # a later assignment in the same batch supersedes
+        assert ConfirmedTable.get(table, b"1") == b"new"  # type: ignore[arg-type]
+        assert table.data == {}  # not in the store before Kafka confirmed it
         return await confirm(table, retry_s=0)
 
     assert asyncio.run(run()) == 2

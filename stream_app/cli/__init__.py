@@ -32,6 +32,7 @@ COMMANDS = (
     "demo",
     "chaos",
     "bench",
+    "scale",
     "schemas",
 )
 

@@ -43,6 +43,7 @@ import faust
 from faust.types import TP
 
 from scorers import Artifacts
+from scorers.surfaces import load_surfaces
 from stream_app.clock import wall_ms
 from stream_app.serving import AsyncReader
 from stream_app.serving.http import register_health, register_views
@@ -100,6 +101,7 @@ def create_app(
         max_event_bytes=settings.max_event_bytes,
         hold_ms=settings.reorder_hold_ms,
         frontier=frontier,
+        surfaces=load_surfaces(settings.surfaces_path),
     )
     datadir(settings).parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the leaf
     app = faust.App(
@@ -162,7 +164,7 @@ def create_app(
         sending = asyncio.ensure_future(confirm(states))
         folded = time.perf_counter()
         async with pipeline.lock:
-            answers = pipeline.rank(touched)
+            answers = pipeline.rank(touched, surfaces=pipeline.dispatch(decoded, touched))
             ranked = time.perf_counter()
             await pipeline.write(answers, touched, generation=generation)
         written = time.perf_counter()

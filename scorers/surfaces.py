@@ -17,6 +17,7 @@ shopper's events touch, so an event rescores only the surfaces whose inputs it c
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -45,6 +46,7 @@ __all__ = [
     "batch_answers",
     "by_name",
     "dispatch",
+    "dump_surfaces",
     "load_surfaces",
     "parse_surfaces",
     "triggers",
@@ -268,3 +270,34 @@ def batch_answers(
         answers = models[surface.model](seeds, art, surface.k or k, when)
         out.extend(replace(a, source="batch", surface=surface.name) for a in answers)
     return out
+
+
+def dump_surfaces(surfaces: Iterable[Surface]) -> str:
+    """TOML text that :func:`parse_surfaces` reads back as ``surfaces`` (e.g. a declaration
+    with the default surface only, for a worker measured as it was before surfaces).
+
+    >>> everything = load_surfaces()
+    >>> parse_surfaces(dump_surfaces(everything), "dumped", ["blended", "buy_again", "basket",
+    ...                                                      "search"]) == everything
+    True
+    """
+
+    def text(value: object) -> str:  # JSON strings, ints and arrays are TOML too
+        return json.dumps(value, ensure_ascii=False)
+
+    out = []
+    for s in surfaces:
+        fields = {
+            "name": s.name,
+            "description": s.description,
+            "context": sorted(s.context),
+            "sources": list(s.sources),
+            "model": s.model,
+            "k": s.k,
+            "refresh": s.refresh,
+            "rescore_on": sorted(s.rescore_on),
+        }
+        out.append("[[surface]]")
+        out.extend(f"{key} = {text(value)}" for key, value in fields.items() if value is not None)
+        out.append("")
+    return "\n".join(out)

@@ -93,6 +93,7 @@ def create_app(
         sink = RedisSink.from_url(settings.redis_url, settings.reco_prefix, fenced=True)
     frontier = Frontier(settings.input_topics())
     metrics = WorkerMetrics()
+    surfaces = load_surfaces(settings.surfaces_path)
     pipeline = Pipeline(
         artifacts,
         MeteredSink(sink, metrics),
@@ -101,7 +102,7 @@ def create_app(
         max_event_bytes=settings.max_event_bytes,
         hold_ms=settings.reorder_hold_ms,
         frontier=frontier,
-        surfaces=load_surfaces(settings.surfaces_path),
+        surfaces=surfaces,
     )
     datadir(settings).parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the leaf
     app = faust.App(
@@ -306,7 +307,9 @@ def create_app(
     metrics.registry.register(
         ScrapeCollector(lags, lambda: len(states.data), lambda: not_ready() is None, pipeline.stats)
     )
-    reader = AsyncReader.from_url(settings.redis_url, settings.reco_prefix)
+    reader = AsyncReader.from_url(
+        settings.redis_url, settings.reco_prefix, [s.name for s in surfaces]
+    )
     register_views(app, reader, artifacts.name_of)
     register_health(app, metrics.registry, not_ready)
     app.metrics = metrics  # type: ignore[attr-defined]  # for tests

@@ -27,6 +27,12 @@ keep fading), users without state the batch answers of ``stream-app build``. The
 :meth:`Pipeline.write`, so through the stale-writer fence: an answer the stream wrote meanwhile
 is never replaced by an older one.
 
+A surface rescored only on some events (``search``, ``basket``, ``buy_again``:
+:mod:`scorers.surfaces`) comes back ranked from the user's state *now*, which may reflect more
+than its last streamed answer did (e.g. a ``search`` answer last rescored at the search, rebuilt
+after the checkout that followed): the table keeps states, not the state each surface was last
+ranked at. ``default``, rescored on every event, comes back exactly as it was.
+
 Not covered: a user whose search had *finished* fading (the timer forgot them) gets the answer
 at event time, with the search, which then fades again from the rebuild on; an ``allkeys-*``
 eviction of answers that leaves the marker (see :mod:`stream_app.stack.redis`).

@@ -100,12 +100,3 @@ def test_a_bad_declaration_is_a_config_error_naming_the_file_and_the_surface(
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
         load_surfaces(tmp_path / "nowhere.toml")
-
-
-def test_the_settings_field_names_the_file(tmp_path: Path) -> None:
-    from stream_app.settings import Settings
-
-    path = tmp_path / "mine.toml"
-    settings = Settings.from_env({"STREAM_APP_SURFACES_PATH": str(path)})
-    assert settings.surfaces_path == path
-    assert Settings().surfaces_path is None

@@ -49,6 +49,7 @@ __all__ = [
     "dump_surfaces",
     "load_surfaces",
     "parse_surfaces",
+    "ranked_at",
     "triggers",
 ]
 
@@ -247,6 +248,20 @@ def dispatch(kinds: Collection[str], surfaces: Iterable[Surface]) -> tuple[str, 
     return tuple(s.name for s in surfaces if not s.rescore_on.isdisjoint(kinds))
 
 
+def ranked_at(surface: Surface, state: UserState, now_ms: int | None = None) -> int | None:
+    """When ``surface`` ranks ``state`` (None: at its event time): a batch surface at the last
+    checkout, so its answer does not depend on when the batch ran; any other at ``now_ms``.
+
+    >>> s = UserState(7, last_ts=900, order_ts=(100, 500))
+    >>> surfaces = by_name(load_surfaces())
+    >>> ranked_at(surfaces["buy_again"], s, 950), ranked_at(surfaces["search"], s, 950)
+    (500, 950)
+    """
+    if surface.batch:
+        return state.order_ts[-1] if state.order_ts else None
+    return now_ms
+
+
 def batch_answers(
     art: Artifacts,
     user_ids: Sequence[int],
@@ -266,7 +281,7 @@ def batch_answers(
     for surface in surfaces:
         if "build" not in surface.rescore_on or not seeds:
             continue
-        when = [s.order_ts[-1] if surface.batch and s.order_ts else None for s in seeds]
+        when = [ranked_at(surface, s) for s in seeds]
         answers = models[surface.model](seeds, art, surface.k or k, when)
         out.extend(replace(a, source="batch", surface=surface.name) for a in answers)
     return out

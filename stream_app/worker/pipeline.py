@@ -30,7 +30,7 @@ from schemas.keys import user_key
 from schemas.recommendation import Recommendation
 from scorers import Artifacts
 from scorers.surface_models import MODELS, SurfaceModel
-from scorers.surfaces import Surface, dispatch, load_surfaces, triggers
+from scorers.surfaces import Surface, dispatch, load_surfaces, ranked_at, triggers
 from stream_app.clock import wall_ms
 from stream_app.worker.deadletter import DeadLetter, dead_letter, unreadable_state
 from stream_app.worker.fading import DecayNotes, search_fading
@@ -327,10 +327,7 @@ class Pipeline:
             if not users:
                 continue
             current = [states[u].current for u in users]
-            if surface.batch:
-                when = [s.order_ts[-1] if s.order_ts else None for s in current]
-            else:
-                when = [at.get(u) for u in users]
+            when = [ranked_at(surface, s, at.get(u)) for u, s in zip(users, current, strict=True)]
             started = time.perf_counter()
             answers = self.models[surface.model](current, self.artifacts, surface.k or self.k, when)
             self.stats[f"rank_us_{surface.name}"] += round((time.perf_counter() - started) * 1e6)

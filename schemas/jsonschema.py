@@ -104,14 +104,17 @@ def event_schema(kind: str) -> dict[str, Any]:
 
 
 def recommendation_schema() -> dict[str, Any]:
-    """The schema of the value stored under ``reco:{user_id}`` and ``reco:fallback``."""
+    """The schema of the value stored under ``reco:{user_id}[:{surface}]`` and
+    ``reco:fallback``."""
     return {
         "$schema": DRAFT,
         "$id": f"{BASE_ID}recommendation.schema.json",
         "title": "recommendation",
         "description": (
-            "A user's current top-K (user_id null for the global fallback), stored in Redis "
-            "under '{prefix}:{user_id}' or '{prefix}:fallback' (prefix default 'reco')."
+            "A user's current top-K of one surface (user_id null for the global fallback), "
+            "stored in Redis under '{prefix}:{user_id}' (the default surface), "
+            "'{prefix}:{user_id}:{surface}' (any other) or '{prefix}:fallback' (prefix default "
+            "'reco')."
         ),
         "type": "object",
         "properties": {
@@ -150,6 +153,11 @@ def recommendation_schema() -> dict[str, Any]:
                     "(breaks event_ts ties between writers; 0 outside the worker, absent in "
                     "older values)"
                 ),
+            },
+            "surface": {
+                "type": "string",
+                "pattern": "^[a-z][a-z0-9_]{0,31}$",
+                "description": "the surface, for any but the default one (absent: default)",
             },
         },
         "required": ["user_id", "items", "model", "source", "updated_at", "event_ts"],

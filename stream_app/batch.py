@@ -66,15 +66,19 @@ def build_and_seed(
 
 
 def seed_answers(artifacts: Artifacts, settings: Settings, *, progress: bool = True) -> int:
-    """Write the fallback and every known user's batch answer to Redis (unfenced, pipelined
-    ``CHUNK`` at a time); the number of user answers written. Also used by ``stream-app bench
-    --log``, which seeds its own key prefix from existing artifacts."""
+    """Write the fallback and every known user's batch answers to Redis (unfenced, pipelined
+    ``CHUNK`` users at a time): one per surface rescored on ``build`` (``default`` at
+    ``reco:{user}``, ``buy_again``, ...); the number of answers written. Also used by
+    ``stream-app bench --log``, which seeds its own key prefix from existing artifacts."""
     from tqdm import tqdm
 
-    from scorers import batch_recommendation, fallback
+    from scorers import fallback
+    from scorers.surface_models import MODELS
+    from scorers.surfaces import batch_answers, load_surfaces
     from stream_app.worker.sinks import RedisSink
 
     users = artifacts.known_users()
+    surfaces = load_surfaces(settings.surfaces_path)
 
     async def seed() -> int:
         sink = RedisSink.from_url(settings.redis_url, settings.reco_prefix)
@@ -83,10 +87,8 @@ def seed_answers(artifacts: Artifacts, settings: Settings, *, progress: bool = T
             await sink.write([fallback(artifacts, settings.k)])
             with tqdm(total=len(users), unit="user", desc="seed", disable=not progress) as bar:
                 for i in range(0, len(users), CHUNK):
-                    chunk = [
-                        batch_recommendation(artifacts, u, settings.k) for u in users[i : i + CHUNK]
-                    ]
-                    answers = [r for r in chunk if r is not None]
+                    chunk = users[i : i + CHUNK]
+                    answers = batch_answers(artifacts, chunk, surfaces, settings.k, MODELS)
                     await sink.write(answers)
                     written += len(answers)
                     bar.update(len(chunk))

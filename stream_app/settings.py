@@ -73,6 +73,8 @@ class Settings:
     model_path: Path | None = None
     """Re-ranker weights (``stream-app train``); None means the artifacts' model or defaults."""
     k: int = 10
+    surfaces_path: Path | None = None
+    """The surfaces declaration (``scorers/surfaces.toml`` form); None: the shipped one."""
     session_gap_ms: int = 60 * 60 * 1000
     """Inactivity after which a new session (and an empty basket) starts."""
     max_event_bytes: int = 16 * 1024

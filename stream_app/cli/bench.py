@@ -146,6 +146,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "0 = as fast as they can, which takes CPU from the workers)",
     )
     p.add_argument(
+        "--surfaces",
+        choices=("all", "default"),
+        default="all",
+        help="the workers rescore every declared surface (all, the default; "
+        "STREAM_APP_SURFACES_PATH or scorers/surfaces.toml) or the default one only, "
+        "as before surfaces (default), for comparison",
+    )
+    p.add_argument(
         "--json",
         type=Path,
         metavar="OUT",

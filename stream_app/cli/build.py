@@ -68,7 +68,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     s = build_and_seed(orders, catalog, settings, out_dir=args.out, progress=not args.no_progress)
     print(
         f"built artifacts for {s.users} users and {s.items} items in {s.seconds:.1f}s -> "
-        f"{s.out_dir}; wrote {s.answers} batch answers + the fallback to {settings.redis_url} "
+        f"{s.out_dir}; wrote {s.answers} batch answers (every surface build seeds) + the "
+        f"fallback to {settings.redis_url} "
         f"({settings.reco_prefix}:*)"
     )
     return 0

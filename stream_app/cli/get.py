@@ -1,4 +1,5 @@
-"""`stream-app get USER [--json]`: print a user's current recommendations from Redis."""
+"""`stream-app get USER [--surface S] [--json]`: print a user's current recommendations from
+Redis."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("user", metavar="USER", help="user id")
+    p.add_argument(
+        "--surface",
+        default="default",
+        metavar="S",
+        help="which surface's answer (declared in scorers/surfaces.toml or "
+        "STREAM_APP_SURFACES_PATH; default: default, the answer at reco:USER)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -62,6 +70,8 @@ def render(body: dict) -> str:
       1. Banana  [24852, 1.000]  popular right now
     """
     who = "fallback (no answer of their own yet)" if body["fallback"] else body["source"]
+    if body.get("surface", "default") != "default":
+        who = f"surface {body['surface']}, {who}"
     ts = body["event_ts"]
     seen = "reflects no events yet" if ts <= 0 else f"reflects events up to {utc_time(ts)}"
     lines = [
@@ -80,13 +90,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Read one answer and print it."""
     from redis.exceptions import RedisError
 
-    from schemas.errors import ServiceError
+    from schemas.errors import ConfigError, ServiceError
     from stream_app.serving import Reader, parse_user_id
+    from stream_app.serving.reader import surface_names
 
     user = parse_user_id(args.user)
-    reader = Reader.from_url(settings.redis_url, settings.reco_prefix)
+    known = surface_names(settings.surfaces_path)
+    if args.surface not in known:
+        raise ConfigError(
+            f"unknown surface {args.surface!r}; known: {', '.join(sorted(known))} "
+            "(--surface, declared in scorers/surfaces.toml or STREAM_APP_SURFACES_PATH)"
+        )
+    reader = Reader.from_url(settings.redis_url, settings.reco_prefix, known)
     try:
-        served = reader.get(user)
+        served = reader.get(user, args.surface)
     except ServiceError as exc:
         cause = exc.__cause__
         if isinstance(cause, (RedisError, OSError)):  # not reached, as opposed to no answer

@@ -11,8 +11,9 @@ from stream_app.cli._numbers import port
 from stream_app.settings import Settings
 
 DESCRIPTION = """\
-Serve GET /recommendations/{user_id} (and GET /healthz) from Redis: the shopper's answer, or
-the fallback for a shopper with none yet, with product names, reasons and age. Each request is
+Serve GET /recommendations/{user_id}[?surface=S] (and GET /healthz) from Redis: the shopper's
+answer (of surface S, default: the default surface), or the fallback for a shopper with none
+yet, with product names, reasons and age. Each request is
 one Redis round trip and nothing else, so run as many of these as the read load needs, beside
 the workers; their latency does not wait on a worker's batches (a worker serves the same
 endpoint on its own --web-port, sharing its event loop with scoring). Needs the artifacts of
@@ -56,7 +57,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidData(
             f"{exc} (STREAM_APP_ARTIFACTS_DIR); run `stream-app build` first"
         ) from exc
-    reader = AsyncReader.from_url(settings.redis_url, settings.reco_prefix)
+    from stream_app.serving.reader import surface_names
+
+    reader = AsyncReader.from_url(
+        settings.redis_url, settings.reco_prefix, surface_names(settings.surfaces_path)
+    )
     print(
         f"serving http://{settings.web_host}:{settings.web_port}/recommendations/{{user_id}} "
         f"from {settings.redis_url} (prefix {settings.reco_prefix!r})",

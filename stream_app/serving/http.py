@@ -2,9 +2,11 @@
 and in :func:`serving_app`, the same endpoint as a process of its own (``stream-app serve``),
 whose latency does not depend on how busy a worker is.
 
-Never 404: an unknown user gets the fallback (``"fallback": true``). A malformed user id is
-a 400 with a JSON error; Redis unreachable or no fallback built yet is a 503. Every error of
-the server itself is JSON too (an aiohttp middleware): an unknown path is a 404
+``?surface=S`` reads surface ``S`` (``reco:{user_id}:S``; default: the ``default`` surface at
+``reco:{user_id}``) with the same fallback. Never 404: an unknown user gets the fallback
+(``"fallback": true``). A malformed user id, or a surface that is not declared (the body lists
+the ``known`` ones), is a 400 with a JSON error; Redis unreachable or no fallback built yet is a
+503. Every error of the server itself is JSON too (an aiohttp middleware): an unknown path is a 404
 ``{"error": "not_found", ...}``, a wrong method a 405 ``{"error": "method_not_allowed", ...}``.
 """
 
@@ -20,6 +22,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CollectorRegistry, generate_latest
 
 from schemas.errors import InvalidEvent, ServiceError
+from schemas.recommendation import DEFAULT_SURFACE
 from stream_app.serving import AsyncReader, parse_user_id
 
 __all__ = ["answer", "json_errors", "register_health", "register_views", "serving_app"]
@@ -47,13 +50,19 @@ async def json_errors(request: aioweb.Request, handler: Callable) -> aioweb.Stre
 
 
 async def answer(
-    reader: AsyncReader, name_of: Callable[[int], str], user_id: str
+    reader: AsyncReader,
+    name_of: Callable[[int], str],
+    user_id: str,
+    surface: str = DEFAULT_SURFACE,
 ) -> tuple[dict[str, Any], int]:
-    """The JSON body and status of ``GET /recommendations/{user_id}``."""
+    """The JSON body and status of ``GET /recommendations/{user_id}?surface=S``."""
     try:
-        served = await reader.get(parse_user_id(user_id))
+        served = await reader.get(parse_user_id(user_id), surface)
     except InvalidEvent as exc:
-        return {"error": exc.reason, "detail": exc.detail}, 400
+        body: dict[str, Any] = {"error": exc.reason, "detail": exc.detail}
+        if exc.reason == "unknown_surface":
+            body["known"] = sorted(reader.surfaces)
+        return body, 400
     except ServiceError as exc:
         return {"error": "unavailable", "detail": str(exc)}, 503
     return served.to_dict(names=name_of), 200
@@ -67,7 +76,12 @@ def serving_app(reader: AsyncReader, name_of: Callable[[int], str]) -> aioweb.Ap
     """
 
     async def recommendations(request: aioweb.Request) -> aioweb.Response:
-        body, status = await answer(reader, name_of, request.match_info["user_id"])
+        body, status = await answer(
+            reader,
+            name_of,
+            request.match_info["user_id"],
+            request.query.get("surface", DEFAULT_SURFACE),
+        )
         return aioweb.Response(body=orjson.dumps(body), status=status, content_type=JSON)
 
     async def healthz(request: aioweb.Request) -> aioweb.Response:
@@ -94,7 +108,8 @@ def register_views(app: faust.App, reader: AsyncReader, name_of: Callable[[int],
         """The user's current top-K (or the fallback), with names, reasons and age."""
 
         async def get(self, request: Request, user_id: str) -> Response:
-            body, status = await answer(reader, name_of, user_id)
+            surface = request.query.get("surface", DEFAULT_SURFACE)
+            body, status = await answer(reader, name_of, user_id, surface)
             return self.json(body, status=status)
 
     @app.page("/pipeline/stats", name="pipeline-stats")

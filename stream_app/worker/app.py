@@ -43,6 +43,7 @@ import faust
 from faust.types import TP
 
 from scorers import Artifacts
+from scorers.surfaces import load_surfaces
 from stream_app.clock import wall_ms
 from stream_app.serving import AsyncReader
 from stream_app.serving.http import register_health, register_views
@@ -95,6 +96,7 @@ def create_app(
         sink = RedisSink.from_url(settings.redis_url, settings.reco_prefix, fenced=True)
     frontier = Frontier(settings.input_topics())
     metrics = WorkerMetrics()
+    surfaces = load_surfaces(settings.surfaces_path)
     pipeline = Pipeline(
         artifacts,
         MeteredSink(sink, metrics),
@@ -103,6 +105,7 @@ def create_app(
         max_event_bytes=settings.max_event_bytes,
         hold_ms=settings.reorder_hold_ms,
         frontier=frontier,
+        surfaces=surfaces,
     )
     datadir(settings).mkdir(parents=True, exist_ok=True)  # Faust makes only the leaf
     app = faust.App(
@@ -172,7 +175,7 @@ def create_app(
         sending = asyncio.ensure_future(confirm(states))
         folded = time.perf_counter()
         async with pipeline.lock:
-            answers = pipeline.rank(touched)
+            answers = pipeline.rank(touched, surfaces=pipeline.dispatch(decoded, touched))
             ranked = time.perf_counter()
             await pipeline.write(answers, touched, generation=generation)
         written = time.perf_counter()
@@ -316,7 +319,9 @@ def create_app(
             lags, lambda: estimated_keys(states.data), lambda: not_ready() is None, pipeline.stats
         )
     )
-    reader = AsyncReader.from_url(settings.redis_url, settings.reco_prefix)
+    reader = AsyncReader.from_url(
+        settings.redis_url, settings.reco_prefix, [s.name for s in surfaces]
+    )
     register_views(app, reader, artifacts.name_of)
     register_health(app, metrics.registry, not_ready)
     app.metrics = metrics  # type: ignore[attr-defined]  # for tests

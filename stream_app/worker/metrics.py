@@ -314,3 +314,32 @@ class ScrapeCollector(Collector):
         )
         for key, (name, doc) in STATS_COUNTERS.items():
             yield CounterMetricFamily(name, doc, self.stats.get(key, 0))
+        yield from surface_counters(self.stats)
+
+
+def surface_counters(stats: Mapping[str, int]) -> Iterable[CounterMetricFamily]:
+    """Per surface (``surface`` label): answers ranked and seconds its model took, from the
+    ``rescored_{surface}`` and ``rank_us_{surface}`` totals of ``Pipeline.stats``.
+
+    >>> stats = {"rescored_basket": 3, "rank_us_basket": 1500, "answers": 1}
+    >>> [(s.name, s.labels, s.value) for m in surface_counters(stats) for s in m.samples]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('stream_app_surface_rescores_total', {'surface': 'basket'}, 3),
+     ('stream_app_surface_rank_seconds_total', {'surface': 'basket'}, 0.0015)]
+    """
+    rescored = CounterMetricFamily(
+        "stream_app_surface_rescores",
+        "Answers ranked per surface (batches, the fading timer, rebuilds)",
+        labels=["surface"],
+    )
+    seconds = CounterMetricFamily(
+        "stream_app_surface_rank_seconds",
+        "Seconds the surface's model spent ranking",
+        labels=["surface"],
+    )
+    for key, value in stats.items():
+        if key.startswith("rescored_"):
+            rescored.add_metric([key.removeprefix("rescored_")], value)
+        elif key.startswith("rank_us_"):
+            seconds.add_metric([key.removeprefix("rank_us_")], value / 1e6)
+    return [rescored, seconds]

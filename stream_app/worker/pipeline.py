@@ -8,6 +8,10 @@ Coalescing: a batch of messages is decoded, each user's events are added to the 
 reorder buffer (:mod:`features.reorder`: applied in event-time order, whatever the topic
 they came from), each touched user's state is written back to the table once, each touched
 user is rescored once, and all answers go to the sink in one write.
+
+Surfaces (:mod:`scorers.surfaces`): a touched user is rescored only on the surfaces the user's
+events of the batch touch (:meth:`Pipeline.dispatch`: a search rescores ``default`` and
+``search``, not ``buy_again``); every surface's answers of the batch go in that one write.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 
 from features import FeatureConfig, UserState, apply, empty_state, reorder
@@ -24,7 +28,9 @@ from schemas.errors import InvalidData, InvalidEvent
 from schemas.events import Event, decode
 from schemas.keys import user_key
 from schemas.recommendation import Recommendation
-from scorers import Artifacts, recommend_many
+from scorers import Artifacts
+from scorers.surface_models import MODELS, SurfaceModel
+from scorers.surfaces import Surface, dispatch, load_surfaces, ranked_at, triggers
 from stream_app.clock import wall_ms
 from stream_app.worker.deadletter import DeadLetter, dead_letter, unreadable_state
 from stream_app.worker.fading import DecayNotes, search_fading
@@ -91,8 +97,13 @@ class Pipeline:
         hold_ms: int = reorder.DEFAULT_HOLD_MS,
         max_pending: int = reorder.DEFAULT_MAX_PENDING,
         frontier: Frontier | None = None,
+        surfaces: Sequence[Surface] | None = None,
+        models: Mapping[str, SurfaceModel] | None = None,
     ) -> None:
         self.artifacts = artifacts
+        self.surfaces = tuple(load_surfaces() if surfaces is None else surfaces)
+        """The declared surfaces, ``default`` first (:func:`scorers.surfaces.load_surfaces`)."""
+        self.models = MODELS if models is None else models
         self.sink = sink
         self.config = config
         self.k = k
@@ -128,9 +139,15 @@ class Pipeline:
                 "kept_newer",
                 "redelivered",
                 "pending_full",
+                "surface_answers",
+                *(f"rescored_{s.name}" for s in self.surfaces),
+                *(f"rank_us_{s.name}" for s in self.surfaces),
             ),
             0,
         )
+        """``answers``: shoppers rescored (by batches, the timer, rebuilds); ``surface_answers``:
+        answers written, every surface's; ``rescored_{surface}``, ``rank_us_{surface}``: answers
+        of that surface ranked and the microseconds its model took."""
 
     # -- decode -------------------------------------------------------------------------
     def decode(
@@ -278,23 +295,49 @@ class Pipeline:
             self._parsed.popitem(last=False)
 
     # -- rank + sink --------------------------------------------------------------------
+    def dispatch(
+        self,
+        decoded: Sequence[tuple[Incoming, Event]],
+        states: Mapping[int, reorder.Buffered],
+    ) -> dict[int, tuple[str, ...]]:
+        """The surfaces to rescore per touched user: those the user's events of the batch
+        touch (:func:`scorers.surfaces.triggers`, :func:`scorers.surfaces.dispatch`)."""
+        events: dict[int, list[Event]] = {user: [] for user in states}
+        for _, event in decoded:
+            if event.user_id in events:
+                events[event.user_id].append(event)
+        return {
+            user: dispatch(triggers(mine, states[user].current), self.surfaces)
+            for user, mine in events.items()
+        }
+
     def rank(
-        self, states: dict[int, reorder.Buffered], now_ms: dict[int, int] | None = None
+        self,
+        states: dict[int, reorder.Buffered],
+        now_ms: dict[int, int] | None = None,
+        surfaces: Mapping[int, Collection[str]] | None = None,
     ) -> list[Recommendation]:
-        """One answer per touched user (event time by default, or ``now_ms[user]``), its
-        ``seq`` the user's :func:`reorder.stream_position` (the fence's tie-break)."""
+        """The answers of each touched user on ``surfaces[user]`` (None: every surface), each
+        ranked by its surface's model at event time or ``now_ms[user]`` (a batch surface at
+        the user's last checkout, as ``stream-app build`` ranks it), its ``seq`` the user's
+        :func:`reorder.stream_position` (the fence's tie-break). Default answers first."""
         at = now_ms or {}
-        users = list(states)
-        answers = recommend_many(
-            [states[user].current for user in users],
-            self.artifacts,
-            self.k,
-            now_ms=[at.get(user) for user in users],
-        )
-        return [
-            replace(reco, seq=reorder.stream_position(states[user]))
-            for user, reco in zip(users, answers, strict=True)
-        ]
+        out: list[Recommendation] = []
+        for surface in self.surfaces:
+            users = [u for u in states if surfaces is None or surface.name in surfaces.get(u, ())]
+            if not users:
+                continue
+            current = [states[u].current for u in users]
+            when = [ranked_at(surface, s, at.get(u)) for u, s in zip(users, current, strict=True)]
+            started = time.perf_counter()
+            answers = self.models[surface.model](current, self.artifacts, surface.k or self.k, when)
+            self.stats[f"rank_us_{surface.name}"] += round((time.perf_counter() - started) * 1e6)
+            self.stats[f"rescored_{surface.name}"] += len(users)
+            out.extend(
+                replace(reco, surface=surface.name, seq=reorder.stream_position(states[user]))
+                for user, reco in zip(users, answers, strict=True)
+            )
+        return out
 
     async def write(
         self,
@@ -309,15 +352,15 @@ class Pipeline:
         if generation is None:
             generation = self.notes.generation
         await write_until_done(self.sink, answers)
-        self.stats["answers"] += len(answers)
+        users = {reco.user_id for reco in answers if reco.user_id is not None}
+        self.stats["answers"] += len(users)
+        self.stats["surface_answers"] += len(answers)
         self.stats["kept_newer"] = getattr(self.sink, "kept_newer", 0)
         if self.notes.generation != generation:
             return
         written = wall_ms()
         at = now_ms or {}
-        for reco in answers:
-            user = reco.user_id
-            assert user is not None
+        for user in users:
             state = states[user].current
             scored_at = at.get(user, state.last_ts)
             if search_fading(state, scored_at, self.config):
@@ -327,16 +370,18 @@ class Pipeline:
                 self.notes.forget(user)
 
     async def rescore_faded(self, table: MutableMapping[bytes, bytes], limit: int = 2000) -> int:
-        """Timer step: rescore users whose search context faded since their last answer."""
+        """Timer step: rescore users whose search context faded since their last answer, on the
+        surfaces the timer rescores (``fade`` in their ``rescore_on``)."""
         async with self.lock:
             due = self.notes.due(wall_ms(), limit)
             if not due:
                 return 0
             states = {user: self.load(table, user) for user, _ in due}
             now_ms = dict(due)
-            answers = self.rank(states, now_ms)
+            fading = dispatch({"fade"}, self.surfaces)
+            answers = self.rank(states, now_ms, dict.fromkeys(states, fading))
             await self.write(answers, states, now_ms)
-            return len(answers)
+            return len(states)
 
     def begin_batch(self) -> None:
         """Note when (wall ms) and at what process CPU time (ms) the first batch began: the
@@ -393,11 +438,13 @@ def replay_offline(
     *,
     config: FeatureConfig,
     k: int = 10,
+    surfaces: Sequence[Surface] | None = None,
 ) -> dict[int, Recommendation]:
     """The offline twin of the worker: fold each user's events, rank once at the end.
 
-    Same calls as the worker (``seed_state``/``empty_state``, ``apply``, ``recommend_many``), so
-    the answer per user is what the worker leaves in Redis after consuming ``events``.
+    Same calls as the worker (``seed_state``/``empty_state``, ``apply``, the ``default``
+    surface's model), so the answer per user is what the worker leaves in Redis at
+    ``reco:{user}`` after consuming ``events`` (the default surface is rescored on every event).
     """
     states: dict[int, UserState] = {}
     for event in reorder.sort_for_apply(events):
@@ -407,5 +454,7 @@ def replay_offline(
             state = artifacts.seed_state(user) or empty_state(user)
         states[user] = apply(state, event, config)
     users = list(states)
-    answers = recommend_many([states[user] for user in users], artifacts, k)
+    default = (load_surfaces() if surfaces is None else surfaces)[0]
+    model = MODELS[default.model]
+    answers = model([states[user] for user in users], artifacts, default.k or k, None)
     return dict(zip(users, answers, strict=True))

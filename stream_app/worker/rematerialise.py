@@ -20,11 +20,18 @@ not answer is logged once per outage; the check never stops the worker.
 Re-materialisation (:func:`rebuild`): the fallback is restored if it is missing (from the
 artifacts, as ``stream-app build`` wrote it), then every owned user (table keys and known users
 whose partition, by the producers' murmur2 partitioner, this worker actively owns; standby data
-is skipped) gets, in chunks under ``pipeline.lock``, what the worker would write: users with
-state :meth:`Pipeline.rank` at their event time (when the fading-search timer runs, users whose
-search still fades at the timer's time, so they keep fading), users without state the batch
-answer of ``stream-app build``. They go through :meth:`Pipeline.write`, so through the
-stale-writer fence: an answer the stream wrote meanwhile is never replaced by an older one.
+is skipped) gets, in chunks under ``pipeline.lock``, what the worker would write, on every
+surface (:mod:`scorers.surfaces`): users with state :meth:`Pipeline.rank` at their event time
+(when the fading-search timer runs, users whose search still fades at the timer's time, so they
+keep fading), users without state the batch answers of ``stream-app build``. They go through
+:meth:`Pipeline.write`, so through the stale-writer fence: an answer the stream wrote meanwhile
+is never replaced by an older one.
+
+A surface rescored only on some events (``search``, ``basket``, ``buy_again``:
+:mod:`scorers.surfaces`) comes back ranked from the user's state *now*, which may reflect more
+than its last streamed answer did (e.g. a ``search`` answer last rescored at the search, rebuilt
+after the checkout that followed): the table keeps states, not the state each surface was last
+ranked at. ``default``, rescored on every event, comes back exactly as it was.
 
 Not covered: a user whose search had *finished* fading (the timer forgot them) gets the answer
 at event time, with the search, which then fades again from the rebuild on; an ``allkeys-*``
@@ -56,7 +63,8 @@ from redis.exceptions import RedisError
 from schemas.errors import ServiceError
 from schemas.keys import user_key
 from schemas.recommendation import reco_key
-from scorers import batch_recommendation, fallback
+from scorers import fallback
+from scorers.surfaces import batch_answers
 from stream_app.clock import wall_ms
 from stream_app.redisconn import is_cluster_client
 from stream_app.worker.pipeline import Pipeline
@@ -235,10 +243,11 @@ async def write_answers(
     generation: int,
     fading: bool = False,
 ) -> None:
-    """What the worker would write for ``users`` now, in one (fenced) write: a user with state
-    is ranked from it at its event time or, with ``fading`` (the fading-search timer runs),
-    at the timer's time while the user's search fades (so it keeps fading); a user without
-    state gets the batch answer ``stream-app build`` wrote (none if unknown)."""
+    """What the worker would write for ``users`` now, in one (fenced) write, on every surface:
+    a user with state is ranked from it at its event time or, with ``fading`` (the
+    fading-search timer runs), at the timer's time while the user's search fades (so it keeps
+    fading); a user without state gets the batch answers ``stream-app build`` wrote (none if
+    unknown)."""
     states = {u: pipeline.load(table, u) for u in users if user_key(u) in table}
     now_ms = {}
     if fading and len(pipeline.notes):  # the timer's "now" of users it still rescores
@@ -246,13 +255,18 @@ async def write_answers(
             u: t for u, t in pipeline.notes.due(wall_ms(), len(pipeline.notes)) if u in states
         }
     answers = pipeline.rank(states, now_ms)
-    for user in users:
-        if user not in states and (
-            batch := batch_recommendation(pipeline.artifacts, user, pipeline.k)
-        ):
-            answers.append(batch)
-            states[user] = pipeline.load(table, user)  # the seed, for the decay notes
-    await pipeline.write(answers, states, now_ms, generation=generation)
+    seeded = batch_answers(
+        pipeline.artifacts,
+        [u for u in users if u not in states],
+        pipeline.surfaces,
+        pipeline.k,
+        pipeline.models,
+    )
+    for reco in seeded:
+        assert reco.user_id is not None
+        if reco.user_id not in states:
+            states[reco.user_id] = pipeline.load(table, reco.user_id)  # the seed, for the notes
+    await pipeline.write(answers + seeded, states, now_ms, generation=generation)
 
 
 class Rematerialiser:

@@ -1,7 +1,8 @@
 """Where answers go: a one-method interface, ``await sink.write(batch)``.
 
 * :class:`RedisSink` — one pipelined round trip per batch (``SET`` of every answer, no
-  transaction), values :meth:`Recommendation.to_bytes`, keys :func:`reco_key`;
+  transaction), values :meth:`Recommendation.to_bytes`, keys :func:`reco_key` of each answer's
+  user and surface (a batch holds every surface's answers of the batch's shoppers);
 * :class:`MemorySink` — a dict, for unit tests and offline replay.
 
 With ``fenced=True`` (the worker's sinks) an answer is written only if it reflects at least
@@ -35,7 +36,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
 from schemas.errors import SinkError
-from schemas.recommendation import Recommendation, reco_key
+from schemas.recommendation import DEFAULT_SURFACE, Recommendation, reco_key
 from stream_app.clock import wall_ms
 
 __all__ = [
@@ -149,16 +150,16 @@ class MemorySink:
         """Store the stamped answers (fenced: unless the stored one is newer)."""
         now = wall_ms()
         for reco in stamp(batch, now):
-            key = reco_key(reco.user_id, self.prefix)
+            key = reco_key(reco.user_id, self.prefix, reco.surface)
             if self.fenced and fence_keeps(self.data.get(key), reco):
                 self.kept_newer += 1
                 continue
             self.data[key] = reco.to_bytes()
         self.batches += 1
 
-    def get(self, user_id: int | None) -> Recommendation | None:
-        """The stored answer of ``user_id`` (None: the fallback), if any."""
-        raw = self.data.get(reco_key(user_id, self.prefix))
+    def get(self, user_id: int | None, surface: str = DEFAULT_SURFACE) -> Recommendation | None:
+        """The stored answer of ``user_id`` (None: the fallback) for ``surface``, if any."""
+        raw = self.data.get(reco_key(user_id, self.prefix, surface))
         return None if raw is None else Recommendation.from_bytes(raw)
 
 
@@ -222,7 +223,7 @@ class RedisSink:
     def _pipeline(self, stamped: Sequence[Recommendation]) -> aioredis.client.Pipeline:
         pipe = self.client.pipeline(transaction=False)
         for reco in stamped:
-            key = reco_key(reco.user_id, self.prefix)
+            key = reco_key(reco.user_id, self.prefix, reco.surface)
             if self._sha is None:
                 pipe.set(key, reco.to_bytes())
             else:

@@ -48,6 +48,10 @@ def test_bench_on_the_sample_reports_every_section_and_cleans_up(
     assert drain["answered"] == drain["shoppers"] == 25
     assert drain["applied"] == drain["events"] == r["backlog"]["events"]
     assert drain["events_per_rescore"] > 1 and drain["worker_stats"]["dead_letters"] == 0
+    surfaces = ["default", "buy_again", "basket", "search"]  # every one, unless --surfaces
+    assert r["conditions"]["surfaces"] == list(drain["surfaces"]) == surfaces
+    assert drain["surfaces"]["default"]["rescores"] == drain["worker_stats"]["answers"]
+    assert all(s["rescores"] > 0 and s["ms_per_event"] > 0 for s in drain["surfaces"].values())
     assert set(r["floors"]) == {"bare", "faust"}
     for floor in r["floors"].values():
         assert floor["applied"] == floor["events"] and floor["answered"] == 25
@@ -62,6 +66,7 @@ def test_bench_on_the_sample_reports_every_section_and_cleans_up(
     assert cost["cpu_s_per_1k_events"] > 0 and all(cost["peak_rss_bytes"])
     assert cost["table_state_bytes"]["n"] == 25 and cost["redis_bytes"]["n"] == 25
     assert "drain (first batch" in done.stdout and "freshness:" in done.stdout
+    assert "  surfaces: default " in done.stdout
 
     run = r["run"]
     assert not list(redis_client.scan_iter(match=f"{run}*"))

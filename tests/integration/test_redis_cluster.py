@@ -120,15 +120,16 @@ def test_build_answers_on_the_cluster_equal_the_single_redis(built) -> None:
     sreader = Reader.from_url(single.redis_url, single.reco_prefix)
     try:
         for user in [*users, 987_654_321]:
-            got, want = creader.get(user), sreader.get(user)
-            assert got.is_fallback == want.is_fallback
-            assert _plain(got.recommendation) == _plain(want.recommendation), user
+            for surface in ("default", "buy_again"):  # the surfaces build seeds
+                got, want = creader.get(user, surface), sreader.get(user, surface)
+                assert got.is_fallback == want.is_fallback == (user == 987_654_321)
+                assert _plain(got.recommendation) == _plain(want.recommendation), user
         # the answers are spread over the three masters, each on its key's slot
         per_node = {
             node.name: node.redis_connection.dbsize() for node in creader.client.get_primaries()
         }
         assert len(per_node) == 3 and all(n > 0 for n in per_node.values()), per_node
-        assert sum(per_node.values()) >= len(users) + 1
+        assert sum(per_node.values()) >= 2 * len(users) + 1
     finally:
         creader.close()
         sreader.close()

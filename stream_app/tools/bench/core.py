@@ -11,8 +11,10 @@ like the worker's: JSON bytes keyed by user on the three input topics, partition
 producers' murmur2, with offsets and append times as if published at ``--publish-rate`` before
 the drain, and the frontier told of every record, so held events settle as in a real drain.
 
-Prints events/s, events per rescore, ms per step, and a digest of every answer written (items,
-scores, reasons, event_ts, seq): two runs computing the same answers print the same digest.
+Prints events/s, events per rescore, ms per step, the rescores and ranking time per surface
+(every declared surface, or ``--surfaces default``: the default one only, the worker as it was
+before surfaces), and a digest of every default answer written (items, scores, reasons,
+event_ts, seq): two runs computing the same answers print the same digest.
 Rerun it before and after a change to the core; profile it with ``py-spy record -- python -m
 stream_app.tools.bench.core ...``.
 """
@@ -29,8 +31,9 @@ from pathlib import Path
 
 from schemas.events import Event, encode
 from schemas.keys import user_key
-from schemas.recommendation import Recommendation
+from schemas.recommendation import DEFAULT_SURFACE, Recommendation
 from scorers import Artifacts
+from scorers.surfaces import Surface, load_surfaces
 from stream_app.tools.bench import traffic
 from stream_app.worker.frontier import Frontier
 from stream_app.worker.pipeline import Incoming, Pipeline, feature_config
@@ -49,7 +52,10 @@ class CoreRun:
     events: int = 0
     batches: int = 0
     answers: int = 0
+    """Shoppers rescored (one default answer each)."""
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
+    surfaces: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Per surface: answers ranked and seconds its model took."""
     digest: str = ""
     last: dict[int, Recommendation] = field(default_factory=dict, repr=False)
     """Each user's last answer."""
@@ -72,6 +78,11 @@ class CoreRun:
         for step in STEPS:
             s = self.seconds[step]
             out.append(f"  {step:<10} {s * 1e3:9.0f} ms  {s / busy:6.1%}")
+        for name, (n, s) in self.surfaces.items():
+            out.append(
+                f"  surface {name:<10} {n:7,} rescores {s * 1e3:7.0f} ms  "
+                f"{s * 1e6 / max(self.events, 1):5.0f} us per event"
+            )
         out.append(f"  answers digest {self.digest}")
         return out
 
@@ -126,9 +137,11 @@ def run_core(
     batch: int = 500,
     k: int = 10,
     session_gap_ms: int = 3_600_000,
+    surfaces: Sequence[Surface] | None = None,
 ) -> CoreRun:
     """Feed ``messages`` through a fresh :class:`Pipeline` in batches of ``batch``; time each
-    step. Fading notes are kept as the worker keeps them (``Pipeline.write``)."""
+    step. Fading notes are kept as the worker keeps them (``Pipeline.write``); ``surfaces``:
+    the declared ones by default."""
     sink = MemorySink(fenced=True)
     frontier = Frontier(TOPICS.values())
     pipe = Pipeline(
@@ -137,6 +150,7 @@ def run_core(
         config=feature_config(artifacts, session_gap_ms),
         k=k,
         frontier=frontier,
+        surfaces=surfaces,
     )
     table: dict[bytes, bytes] = {}
     run = CoreRun()
@@ -156,7 +170,7 @@ def run_core(
             t3 = clock()
             pipe.write_back(table, touched)
             t4 = clock()
-            answers = pipe.rank(touched)
+            answers = pipe.rank(touched, surfaces=pipe.dispatch(decoded, touched))
             t5 = clock()
             loop.run_until_complete(pipe.write(answers, touched))
             t6 = clock()
@@ -166,17 +180,22 @@ def run_core(
                 sec[step] += spent
             run.batches += 1
             run.events += len(chunk)
-            run.answers += len(answers)
-            _digest(digest, answers)
-            run.last.update((r.user_id, r) for r in answers if r.user_id is not None)
+            default = [r for r in answers if r.surface == DEFAULT_SURFACE]
+            run.answers += len(default)
+            _digest(digest, default)
+            run.last.update((r.user_id, r) for r in default if r.user_id is not None)
     finally:
         loop.close()
     run.digest = digest.hexdigest()[:16]
+    run.surfaces = {
+        s.name: (pipe.stats[f"rescored_{s.name}"], pipe.stats[f"rank_us_{s.name}"] / 1e6)
+        for s in pipe.surfaces
+    }
     return run
 
 
 def last_answers(run: CoreRun) -> dict[int, Recommendation]:
-    """Each user's last answer of ``run`` (what Redis would hold)."""
+    """Each user's last default answer of ``run`` (what Redis would hold at ``reco:{user}``)."""
     return dict(run.last)
 
 
@@ -209,6 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=500, help="messages per batch (500)")
     p.add_argument("--grouped", action="store_true", help="shopper by shopper")
     p.add_argument("--repeat", type=int, default=1, help="runs, each on fresh state (1)")
+    p.add_argument(
+        "--surfaces",
+        choices=("all", "default"),
+        default="all",
+        help="rescore every declared surface (all) or the default one only, as before surfaces",
+    )
     args = p.parse_args(argv)
     started = time.perf_counter()
     artifacts, events = build_core(
@@ -222,7 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     messages = messages_for(order(events))
     print(f"built in {time.perf_counter() - started:.1f} s: {len(messages):,} events")
     for _ in range(args.repeat):
-        run = run_core(_cold(artifacts), messages, batch=args.batch)
+        surfaces = load_surfaces()
+        if args.surfaces == "default":
+            surfaces = surfaces[:1]  # the default surface comes first
+        run = run_core(_cold(artifacts), messages, batch=args.batch, surfaces=surfaces)
         print("\n".join(run.lines()))
     return 0
 

@@ -171,6 +171,30 @@ def events_per_rescore(stats: Mapping[str, int]) -> float | None:
     return round(stats.get("events", 0) / answers, 2) if answers else None
 
 
+def surface_costs(stats: Mapping[str, int]) -> dict[str, dict[str, float]]:
+    """Per surface, from the workers' ``rescored_{surface}`` and ``rank_us_{surface}``
+    counters: answers ranked, ms its model took in all, and ms per event applied.
+
+    >>> surface_costs({"events": 1000, "rescored_default": 400, "rank_us_default": 120000,
+    ...                "rescored_search": 90, "rank_us_search": 30000})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'default': {'rescores': 400, 'rank_ms': 120.0, 'ms_per_event': 0.12},
+     'search': {'rescores': 90, 'rank_ms': 30.0, 'ms_per_event': 0.03}}
+    """
+    events = max(stats.get("events", 0), 1)
+    out = {}
+    for key, n in stats.items():
+        if key.startswith("rescored_"):
+            name = key.removeprefix("rescored_")
+            ms = stats.get(f"rank_us_{name}", 0) / 1000
+            out[name] = {
+                "rescores": n,
+                "rank_ms": round(ms, 1),
+                "ms_per_event": round(ms / events, 4),
+            }
+    return out
+
+
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
     """``numerator / denominator`` to 3 digits, None when either is missing or zero.
 

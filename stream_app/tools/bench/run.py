@@ -27,6 +27,7 @@ from stream_app.tools.bench.measures import (
     ratio,
     sizes,
     stats_delta,
+    surface_costs,
 )
 from stream_app.tools.bench.namespace import (
     FLOORS,
@@ -122,6 +123,7 @@ def run_bench(args: argparse.Namespace, base: Settings) -> int:
         run_id = new_run_id()
         artifacts = (args.artifacts or base.artifacts_dir) if args.log else None
         settings = bench_settings(base, run_id, artifacts)
+        settings, surfaces = _surfaces(settings, run_dir(settings, run_id), args.surfaces)
         results: dict[str, Any] = {
             "run": run_id,
             "when_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -140,6 +142,7 @@ def run_bench(args: argparse.Namespace, base: Settings) -> int:
                 "batch_max": settings.batch_max,
                 "batch_within_s": settings.batch_within_s,
                 "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+                "surfaces": surfaces,
             },
         }
         try:
@@ -157,6 +160,21 @@ def run_bench(args: argparse.Namespace, base: Settings) -> int:
         args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print(render(results), flush=True)
     return 1 if results["incomplete"] else 0
+
+
+def _surfaces(settings: Settings, logs: Path, which: str) -> tuple[Settings, list[str]]:
+    """The settings the workers run with for ``--surfaces which`` and the surfaces' names:
+    ``default`` writes a declaration of the default surface alone into the run's folder."""
+    from scorers.surfaces import dump_surfaces, load_surfaces
+
+    surfaces = load_surfaces(settings.surfaces_path)
+    if which == "default":
+        surfaces = surfaces[:1]  # the default surface comes first
+        logs.mkdir(parents=True, exist_ok=True)
+        path = logs / "surfaces-default-only.toml"
+        path.write_text(dump_surfaces(surfaces), encoding="utf-8")
+        settings = replace(settings, surfaces_path=path.resolve())
+    return settings, [s.name for s in surfaces]
 
 
 def _phases(
@@ -229,6 +247,7 @@ def _phases(
             if drain_stats.get("batches")
             else None,
             "generation": drain_stats.get("generation"),
+            "surfaces": surface_costs(drain_stats),
             "worker_stats": drain_stats,
         }
         for floor in results["floors"].values():
@@ -263,6 +282,7 @@ def _phases(
             results["freshness"] = {
                 **fresh,
                 "events_per_rescore": events_per_rescore(paced_stats),
+                "surfaces": surface_costs(paced_stats),
                 "worker_stats": paced_stats,
             }
         results["cost"]["peak_rss_bytes"] = workers.peak_rss()

@@ -62,6 +62,20 @@ def _drain_line(name: str, d: Mapping[str, Any]) -> str:
     )
 
 
+def _surfaces_line(costs: Mapping[str, Mapping[str, float]]) -> str:
+    """Rescores per surface and the ranking time per event they add up to.
+
+    >>> _surfaces_line({"default": {"rescores": 1398, "rank_ms": 700.0, "ms_per_event": 0.0127},
+    ...                 "search": {"rescores": 90, "rank_ms": 50.0, "ms_per_event": 0.0009}})
+    '  surfaces: default 1,398 + search 90 rescores; rank 0.014 ms per event (default 0.013)'
+    """
+    total = sum(c["ms_per_event"] for c in costs.values())
+    rescores = " + ".join(f"{name} {_n(c['rescores'])}" for name, c in costs.items())
+    default = costs.get("default")
+    tail = f" (default {default['ms_per_event']:.3f})" if default and len(costs) > 1 else ""
+    return f"  surfaces: {rescores} rescores; rank {total:.3f} ms per event{tail}"
+
+
 def render(r: Mapping[str, Any]) -> str:
     """The screen of a finished (or partly finished) run."""
     c, b = r["conditions"], r["backlog"]
@@ -93,6 +107,8 @@ def render(r: Mapping[str, Any]) -> str:
             f"{_n(d.get('batches'))} batches (mean {_n(d.get('mean_batch'))} events)"
             + (f", {gen - 1} rebalance{'s' if gen != 2 else ''}" if gen else "")
         )
+        if d.get("surfaces"):
+            lines.append(_surfaces_line(d["surfaces"]))
     f = r.get("freshness")
     if f:
         lines += [
@@ -103,6 +119,8 @@ def render(r: Mapping[str, Any]) -> str:
             f"  {_n(f.get('events_per_rescore'), 1)} events per rescore; last answer "
             f"{_seconds(f.get('last_send_to_last_answer_s'))} s after the last send",
         ]
+        if f.get("surfaces"):
+            lines.append(_surfaces_line(f["surfaces"]))
         answered = f.get("answered_per_s")
         if answered and answered < 0.95 * f["sent_per_s"]:
             lines.append(

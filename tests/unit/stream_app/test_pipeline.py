@@ -56,7 +56,9 @@ async def _run(pipeline: Pipeline, table: dict, messages: list[Incoming]) -> lis
     decoded, rejected = pipeline.decode(messages)
     touched, failed = pipeline.update(table, decoded)
     pipeline.write_back(table, touched)
-    await pipeline.write(pipeline.rank(touched), touched)
+    await pipeline.write(
+        pipeline.rank(touched, surfaces=pipeline.dispatch(decoded, touched)), touched
+    )
     return rejected + failed
 
 
@@ -69,7 +71,9 @@ async def test_a_batch_rescores_each_touched_user_once_in_one_sink_write(world) 
     rejected = await _run(pipeline, table, [_msg(e, i) for i, e in enumerate(events)])
     users = {e.user_id for e in events}
     assert rejected == []
-    assert sink.sizes == [len(users)]  # one write, one answer per user, for the whole batch
+    # one write for the whole batch: one default answer per user, and the other surfaces'
+    assert len(sink.sizes) == 1 and pipeline.stats["rescored_default"] == len(users)
+    assert sink.sizes == [sum(pipeline.stats[f"rescored_{s.name}"] for s in pipeline.surfaces)]
     assert set(table) == {user_key(u) for u in users}
     expected = replay_offline(events, artifacts, config=DEFAULT_CONFIG)
     for user in users:

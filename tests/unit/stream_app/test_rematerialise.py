@@ -13,7 +13,9 @@ from loaders.instacart import split_test_orders
 from schemas.events import Search, encode
 from schemas.keys import user_key
 from schemas.recommendation import Recommendation, reco_key
-from scorers import batch_recommendation, recommend
+from scorers import recommend
+from scorers.surface_models import MODELS
+from scorers.surfaces import batch_answers
 from stream_app.stack.procs import free_port
 from stream_app.tools.replay import recent_events
 from stream_app.worker import pipeline as pipeline_module
@@ -104,10 +106,12 @@ async def test_a_rebuild_writes_exactly_what_the_stream_wrote(artifacts, orders,
     pipeline = Pipeline(artifacts, sink, config=DEFAULT_CONFIG)
     table: dict[bytes, bytes] = {}
     await _stream(pipeline, table, _messages(events))
-    for user in spare:  # what `stream-app build` wrote for them
-        sink.data[reco_key(user)] = batch_recommendation(artifacts, user).to_bytes()
+    for reco in batch_answers(artifacts, sorted(spare), pipeline.surfaces, 10, MODELS):
+        # what `stream-app build` wrote for them: default and buy_again
+        sink.data[reco_key(reco.user_id, surface=reco.surface)] = reco.to_bytes()
     before = _as_stored(sink.data)
     assert {r.source for r in before.values()} == {"stream", "batch"}
+    assert {r.surface for r in before.values()} == {s.name for s in pipeline.surfaces}
     assert any(e.type == "search" for e in events)
 
     sink.data.clear()  # Redis lost everything
@@ -147,7 +151,7 @@ async def test_a_rebuild_stops_when_the_partitions_are_revoked(artifacts) -> Non
         return owner.generation == generation
 
     assert not await rebuild(pipeline, {}, users, still_owned, chunk=5)
-    assert sink.batches == 1 and len(sink.data) == 5
+    assert sink.batches == 1 and len(sink.data) == 5 * 2  # default and buy_again answers
     assert owner.partitions is None
 
 

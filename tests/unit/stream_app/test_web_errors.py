@@ -18,19 +18,23 @@ from schemas.errors import ServiceError
 from schemas.recommendation import Recommendation
 from stream_app.serving import Served
 from stream_app.serving.http import register_views, serving_app
+from stream_app.serving.reader import read_keys
 
 
 class FakeReader:
     """Stands in for AsyncReader: user 7 has an answer, user 8 makes Redis 'fail'."""
 
-    async def get(self, user_id: int) -> Served:
+    surfaces = frozenset({"default", "basket"})
+
+    async def get(self, user_id: int, surface: str = "default") -> Served:
+        read_keys(user_id, "reco", surface, self.surfaces)  # refuses an unknown surface
         if user_id == 8:
             raise ServiceError("Redis does not answer")
         reco = Recommendation.from_bytes(
             b'{"user_id": 7, "items": [[196, 4.5, "bought 7 times"]], "model": "m",'
             b' "source": "stream", "updated_at": 1000, "event_ts": 900}'
         )
-        return Served(reco, 5, False, user_id)
+        return Served(reco, 5, False, user_id, surface)
 
     async def close(self) -> None:
         pass
@@ -90,3 +94,20 @@ async def test_the_endpoint_still_answers_and_keeps_its_own_errors(client: TestC
     down = await client.get("/recommendations/8")
     assert down.status == 503
     assert await down.json() == {"error": "unavailable", "detail": "Redis does not answer"}
+
+
+async def test_a_surface_is_read_with_surface_and_an_unknown_one_is_a_400_listing_the_known(
+    client: TestClient,
+) -> None:
+    ok = await client.get("/recommendations/7?surface=basket")
+    assert ok.status == 200
+    assert (await ok.json())["surface"] == "basket"
+    assert (await (await client.get("/recommendations/7")).json())["surface"] == "default"
+
+    bad = await client.get("/recommendations/7?surface=nope")
+    assert bad.status == 400
+    assert await bad.json() == {
+        "error": "unknown_surface",
+        "detail": "unknown surface 'nope'; known: basket, default",
+        "known": ["basket", "default"],
+    }

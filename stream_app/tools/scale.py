@@ -162,7 +162,7 @@ def _restart(worker_factory: Callable[[str], Any], name: str) -> tuple[Any, floa
         time.sleep(0.05)
     ready = time.monotonic() - started
     worker.wait_ready(timeout_s=600)
-    return worker, ready, time.monotonic() - started
+    return worker, round(ready, 1), round(time.monotonic() - started, 1)
 
 
 def run_scale(

@@ -169,3 +169,46 @@ def test_local_state_is_the_changelog_and_a_restart_resumes_from_it(
         reader.client.delete(*(reader.client.keys(f"{settings.reco_prefix}:*") or ["-"]))
         reader.close()
         remove_run(settings)
+
+
+def test_with_two_workers_each_keeps_a_standby_copy_of_the_others_partitions(
+    pipeline_settings: Callable[..., Settings], free_port: Callable[[], int], tmp_path: Path
+) -> None:
+    from stream_app.batch import build_and_seed
+
+    run = f"tsb-{os.getpid()}-{int(time.time())}"
+    base = pipeline_settings(run, tmp_path / "artifacts")
+    assert base.standby_replicas == 1
+    catalog = load_catalog(FIXTURE)
+    orders = read_orders(FIXTURE / "orders.csv")
+    train, test = split_test_orders(orders, RECENT)
+    build_and_seed(train, catalog, base, progress=False)
+    events = recent_events(orders, test, catalog, search_rate=0.3, seed=4)
+    settings = [replace(base, web_port=free_port()) for _ in range(2)]
+    workers = [WorkerProcess(s, tmp_path / f"worker{i}.log") for i, s in enumerate(settings)]
+    try:
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.wait_ready()
+        publish(events, base, pace=Pace(), progress=False)
+        deadline = time.monotonic() + 120
+        while sum(w.stats()["events"] for w in workers) < len(events):
+            assert time.monotonic() < deadline, "the two workers did not take every event"
+            time.sleep(0.2)
+        time.sleep(3)  # standbys read the changelog as it is written
+        for w in workers:
+            assert w.stop() == 0
+        changelog = _changelog(base)
+        written = {p for p, (_, latest) in changelog.items() if latest}
+        for s in settings:
+            local = _local_tables(s)
+            assert written <= set(local), f"worker {s.web_port} lacks partitions"
+            for p in written:
+                offset, values = local[p]
+                end, latest = changelog[p]
+                assert (offset, values) == (end - 1, latest), f"worker {s.web_port}, partition {p}"
+    finally:
+        for w in workers:
+            w.stop()
+        remove_run(base)

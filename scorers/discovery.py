@@ -11,8 +11,10 @@ never-bought cart adds: see ``scorers/README.md`` ("Discovery").
 
 At scoring time (:func:`discover_many`) each shopper's last ``N_BASKET_CONTEXT`` basket items
 vote for their partners, recent adds weighted higher (1, 1/2, 1/3, ...), exactly as the
-blended model's ``cooc`` feature weighs them; products the shopper has in the history or the
-basket are dropped. One stacked numpy pass for all the shoppers of a batch.
+blended model's ``cooc`` feature weighs them; the vote is multiplied by where the cart is
+heading, ``aisle_next[aisle of the last add, aisle of the partner] + AISLE_FLOOR`` (the
+aisle transition matrix the blended model already has); products the shopper has in the
+history or the basket are dropped. One stacked numpy pass for all the shoppers of a batch.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 
 from features.state import UserState
 from scorers.csr import top_neighbours
+from scorers.userview import user_view
 
 if TYPE_CHECKING:  # pragma: no cover
     from scorers.artifacts import Artifacts
@@ -38,10 +41,13 @@ __all__ = [
     "discovery_table",
 ]
 
-N_DISCOVERY = 60
+N_DISCOVERY = 120
 """Partners kept per product: longer than the blended model's 30 neighbours, because the
 shopper's own history (often the staples at the head of the list) is removed from them."""
 LIFT_BETA = 0.1
+AISLE_FLOOR = 0.02
+"""Added to the aisle transition probability that multiplies the basket vote, so a strong
+partner from an unlikely next aisle still counts."""
 N_BASKET_CONTEXT = 8
 _RECENCY = [1.0 / (m - np.arange(m)) for m in range(N_BASKET_CONTEXT + 1)]
 
@@ -64,7 +70,8 @@ def discovery_neighbours(
     """
     src = pairs // size
     dst = pairs % size
-    w = pair_users / (buyers[src] + 3.0) / (buyers[dst] + 3.0) ** LIFT_BETA
+    share = (buyers[dst] + 3.0) / (buyers.max(initial=0.0) + 3.0)  # ~P(b), scale-free
+    w = pair_users / (buyers[src] + 3.0) / share**LIFT_BETA
     ptr, ids, ws = top_neighbours(src, dst, w, size, N_DISCOVERY)
     return ptr, ids, ws.astype(np.float32)
 
@@ -101,7 +108,18 @@ _EMPTY = Discovered(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64))
 
 def _context(state: UserState, n_products: int) -> np.ndarray:
     basket = np.array(state.basket[-N_BASKET_CONTEXT:], dtype=np.int64)
-    return basket[(basket > 0) & (basket < n_products)]
+    if len(basket) and (basket.min() <= 0 or basket.max() >= n_products):
+        basket = basket[(basket > 0) & (basket < n_products)]
+    return basket
+
+
+def _owned(state: UserState, art: Artifacts) -> np.ndarray:
+    """The shopper's history (the memoised view's sorted ids when it has one) and basket."""
+    basket = np.array(state.basket, dtype=np.int64)
+    if not len(state.history):
+        return basket
+    hp = user_view(state, art.aisle, art.n_aisles, art.views).hp
+    return np.concatenate([hp, basket])
 
 
 def discover_many(states: Sequence[UserState], art: Artifacts, n: int) -> list[Discovered]:
@@ -116,44 +134,65 @@ def discover_many(states: Sequence[UserState], art: Artifacts, n: int) -> list[D
     lens = [len(c) for c in ctxs]
     if not sum(lens) or n <= 0:
         return [_EMPTY] * len(states)
-    ctx = np.concatenate(ctxs)
-    seg_of_ctx = np.repeat(np.arange(len(states)), lens)
-    rec = np.concatenate([_RECENCY[m] for m in lens if m])
-    keys = (ids_t[ctx] + (seg_of_ctx * n_p)[:, None]).ravel()
+    with_ctx = [i for i, m in enumerate(lens) if m]
+    ctx = np.concatenate([ctxs[i] for i in with_ctx])
+    offsets = np.repeat(np.array(with_ctx, dtype=np.int64) * n_p, [lens[i] for i in with_ctx])
+    rec = np.concatenate([_RECENCY[lens[i]] for i in with_ctx])
+    keys = (ids_t[ctx] + offsets[:, None]).ravel()
     votes = (w_t[ctx] * rec[:, None]).ravel()
-    at_ctx = np.repeat(np.arange(len(ctx)), width)  # later basket items have higher indexes
-    ok = (ids_t[ctx].ravel() > 0) & (votes > 0)
-    # drop what the shopper has: history and basket, as stacked keys
-    own = [
-        np.concatenate([np.asarray(s.history.pid, dtype=np.int64), np.asarray(s.basket, np.int64)])
-        + i * n_p
-        for i, s in enumerate(states)
-        if lens[i]
-    ]
-    own_keys = np.sort(np.concatenate(own))
-    if len(own_keys):
-        at = np.minimum(own_keys.searchsorted(keys), len(own_keys) - 1)
-        ok &= own_keys[at] != keys
-    keys, votes, at_ctx = keys[ok], votes[ok], at_ctx[ok]
-    if not len(keys):
-        return [_EMPTY] * len(states)
     uniq, inv = np.unique(keys, return_inverse=True)
     score = np.bincount(inv, weights=votes, minlength=len(uniq))
-    # the strongest voter of each key: sort by (key, -vote, later basket item first)
-    strongest = np.lexsort((-at_ctx, -votes, inv))
-    first = np.ones(len(strongest), dtype=bool)
-    first[1:] = inv[strongest[1:]] != inv[strongest[:-1]]
-    source = np.zeros(len(uniq), dtype=np.int64)
-    source[inv[strongest[first]]] = ctx[at_ctx[strongest[first]]]
     seg = uniq // n_p
-    order = np.lexsort((uniq, -score, seg))  # per shopper: best first, ties by product id
-    seg_sorted = seg[order]
-    bounds = np.searchsorted(seg_sorted, np.arange(len(states) + 1))
-    out = []
+    pid = uniq - seg * n_p
+    # drop padding (product 0) and what each shopper has (history and basket)
+    own = np.concatenate([_owned(states[i], art) + i * n_p for i in with_ctx])
+    own.sort()
+    drop = pid == 0
+    if len(own):
+        at = np.minimum(own.searchsorted(uniq), len(own) - 1)
+        drop |= own[at] == uniq
+    # where the cart goes next: P(next add's aisle | aisle of the last add), plus a floor
+    last = np.zeros(len(states), dtype=np.int64)
+    last[with_ctx] = [ctxs[i][-1] for i in with_ctx]
+    score *= art.aisle_next[art.aisle[last[seg]], art.aisle[pid]] + AISLE_FLOOR
+    score[drop] = -1.0
+    # uniq ascends, so each shopper's candidates are one slice, in product id order
+    bounds = np.searchsorted(seg, np.arange(len(states) + 1)).tolist()
+    picks = []
     for i in range(len(states)):
-        sel = order[bounds[i] : min(bounds[i + 1], bounds[i] + n)]
+        a, b = bounds[i], bounds[i + 1]
+        sc = score[a:b]
+        sel = np.argsort(-sc, kind="stable")[:n]  # stable: ties by product id
+        picks.append(a + sel[sc[sel] > 0])
+    chosen = np.concatenate(picks)
+    source = _sources(chosen, inv, votes, ctx, width)
+    out = []
+    at = 0
+    for sel in picks:
         if not len(sel):
             out.append(_EMPTY)
             continue
-        out.append(Discovered(uniq[sel] - i * n_p, score[sel], source[sel]))
+        out.append(Discovered(pid[sel], score[sel], source[at : at + len(sel)]))
+        at += len(sel)
+    return out
+
+
+def _sources(
+    chosen: np.ndarray, inv: np.ndarray, votes: np.ndarray, ctx: np.ndarray, width: int
+) -> np.ndarray:
+    """For each chosen candidate, the basket item whose vote for it was largest (ties: the
+    later basket item); resolved for the chosen few only."""
+    if not len(chosen):
+        return np.zeros(0, dtype=np.int64)
+    rank = np.full(inv.max() + 1, -1, dtype=np.int64)
+    rank[chosen] = np.arange(len(chosen))
+    entry = np.flatnonzero(rank[inv] >= 0)
+    # sort the chosen candidates' entries by (candidate, -vote, -entry): first is the source
+    by = np.lexsort((-entry, -votes[entry], rank[inv[entry]]))
+    entry = entry[by]
+    cand = rank[inv[entry]]
+    first = np.ones(len(entry), dtype=bool)
+    first[1:] = cand[1:] != cand[:-1]
+    out = np.zeros(len(chosen), dtype=np.int64)
+    out[cand[first]] = ctx[entry[first] // width]
     return out

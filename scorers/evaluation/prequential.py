@@ -142,13 +142,11 @@ class Prequential:
                     best = min(best, time.perf_counter() - t0)
                 self.rescore_best_ms.append(best * 1000.0)
                 self.n_candidates.append(int(reco.extra.get("n_candidates", 0)))
-                ranked["streaming"] = (
-                    [i.product_id for i in reco.items]
-                    if depth == self.k
-                    else [
-                        i.product_id for i in MODELS["blended"]([state], self.art, depth)[0].items
-                    ]
-                )
+                ranked["streaming"] = [i.product_id for i in reco.items]
+                if depth > self.k:  # HR@20: the answer's K, then the rest of a deeper answer's
+                    deeper = MODELS["blended"]([state], self.art, depth)[0].items
+                    top = set(ranked["streaming"])
+                    ranked["streaming"] += [i.product_id for i in deeper if i.product_id not in top]
                 surfaces = self._surfaces(state)
                 if self.online is not None:
                     online_art = self.online.artifacts()

@@ -31,7 +31,7 @@ import numpy as np
 from features.state import UserState
 from schemas.recommendation import RecoItem, Recommendation
 from scorers.artifacts import Artifacts
-from scorers.discovery import Discovered, discover_many
+from scorers.discovery import Discovered, best_possible, discover_many, tighter_bound
 from scorers.featurize import COL, Candidates
 from scorers.rank import _recommendation, _short, _with_reasons, rank_many
 
@@ -115,13 +115,21 @@ def _blended(
             answers.append(_recommendation(state, art, k, c, scores, top))
     if DISCOVERY_SLOTS <= 0 or not any(s.basket for s in states):
         return answers
-    found = discover_many(states, art, DISCOVERY_SLOTS + k)
-    return [
-        replace(reco, items=_with_discoveries(reco.items, art, disc, k))
-        if len(disc.scores) and disc.scores[0] >= DISCOVERY_MIN
-        else reco
-        for reco, disc in zip(answers, found, strict=True)
-    ]
+    # only shoppers who may have a strong enough discovery item (~30% of those with a cart)
+    floor = DISCOVERY_MIN * (1 - 1e-9)
+    maybe = np.flatnonzero(best_possible(states, art) >= floor).tolist()
+    if maybe:
+        tight = tighter_bound([states[i] for i in maybe], art)
+        maybe = [i for i, b in zip(maybe, tight.tolist(), strict=True) if b >= floor]
+    if not maybe:
+        return answers
+    found = discover_many([states[i] for i in maybe], art, DISCOVERY_SLOTS + k)
+    for i, disc in zip(maybe, found, strict=True):
+        if len(disc.scores) and disc.scores[0] >= DISCOVERY_MIN:
+            answers[i] = replace(
+                answers[i], items=_with_discoveries(answers[i].items, art, disc, k)
+            )
+    return answers
 
 
 def _with_discoveries(

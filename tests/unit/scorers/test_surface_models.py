@@ -13,6 +13,7 @@ from features.state import UserState, empty_state
 from loaders.instacart import orders_to_events, split_test_orders
 from schemas.events import Search
 from scorers.discovery import discover_many, discovery_neighbours
+from scorers.rank import rank_many
 from scorers.surface_models import MODELS, basket, buy_again, search
 
 
@@ -116,3 +117,37 @@ def test_search_surface_puts_matches_of_a_fresh_search_first(artifacts):
     assert (
         later.items == MODELS["blended"]([s], artifacts, 10, [s.last_ts + 10 * 3_600_000])[0].items
     )
+
+
+def test_discovery_bounds_hold_so_skipping_shoppers_changes_no_answer(states, artifacts):
+    from scorers.discovery import best_possible, tighter_bound
+
+    with_cart = [s for s in states if s.basket]
+    coarse = best_possible(with_cart, artifacts)
+    tight = tighter_bound(with_cart, artifacts)
+    best = np.array(
+        [d.scores[0] if len(d.scores) else 0.0 for d in discover_many(with_cart, artifacts, 1)]
+    )
+    assert np.all(coarse >= tight * (1 - 1e-9))
+    assert np.all(tight >= best * (1 - 1e-9))
+    assert np.all(best_possible([empty_state(1)], artifacts) == 0.0)
+
+
+def test_blended_gives_strong_discoveries_the_last_slots(states, artifacts, monkeypatch):
+    import scorers.surface_models as surfaces
+
+    monkeypatch.setattr(surfaces, "DISCOVERY_MIN", 0.0)  # every shopper with a cart gets them
+    with_cart = [s for s in states if s.basket and len(s.history)]
+    plain = rank_many(with_cart, artifacts, 10)
+    got = surfaces.blended(with_cart, artifacts, 10)
+    changed = 0
+    for state, reco, (c, _, top) in zip(with_cart, got, plain, strict=True):
+        base = c.pids[top].tolist()
+        pids = [i.product_id for i in reco.items]
+        new = [i for i in reco.items if i.reason.startswith("new to you")]
+        assert len(new) <= surfaces.DISCOVERY_SLOTS
+        assert pids[: 10 - len(new)] == base[: 10 - len(new)]
+        assert all(state.history.row(i.product_id) is None for i in new)
+        assert [i.score for i in reco.items] == sorted((i.score for i in reco.items), reverse=True)
+        changed += bool(new)
+    assert changed > len(with_cart) // 2

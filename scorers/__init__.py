@@ -15,7 +15,7 @@ from scorers.rank import (
     recommend,
     recommend_many,
 )
-from scorers.surface_models import MODELS, SurfaceModel
+from scorers.surface_models import MODELS, SurfaceModel, surfaces_many
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
@@ -37,4 +37,5 @@ __all__ = [
     "recommend",
     "recommend_many",
     "seed_states",
+    "surfaces_many",
 ]

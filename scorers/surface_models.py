@@ -23,7 +23,7 @@ item. The worker and ``stream-app eval`` call the same functions (offline/live p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -46,6 +46,7 @@ __all__ = [
     "blended",
     "buy_again",
     "search",
+    "surfaces_many",
 ]
 
 SurfaceModel = Callable[
@@ -101,9 +102,12 @@ def _blended(
     k: int,
     ranked: list[tuple[Candidates, np.ndarray, np.ndarray]],
     search_boost: float = 0.0,
+    found: Sequence[Discovered] | None = None,
 ) -> list[Recommendation]:
     """The blended answers from ``rank_many``'s output (with ``search_boost``: re-ranked by
-    the live search match first), then the discovery slots."""
+    the live search match first), then the discovery slots (from ``found``, each shopper's
+    discovery candidates, at least ``DISCOVERY_SLOTS + k`` long when it has that many, if
+    already computed)."""
     answers = []
     for state, (c, scores, top) in zip(states, ranked, strict=True):
         if search_boost and c.search_query and len(c.pids):
@@ -115,6 +119,10 @@ def _blended(
             answers.append(_recommendation(state, art, k, c, scores, top))
     if DISCOVERY_SLOTS <= 0 or not any(s.basket for s in states):
         return answers
+    if found is not None:
+        return [
+            _discovery_slots(reco, art, disc, k) for reco, disc in zip(answers, found, strict=True)
+        ]
     # only shoppers who may have a strong enough discovery item (~30% of those with a cart)
     floor = DISCOVERY_MIN * (1 - 1e-9)
     maybe = np.flatnonzero(best_possible(states, art) >= floor).tolist()
@@ -123,13 +131,18 @@ def _blended(
         maybe = [i for i, b in zip(maybe, tight.tolist(), strict=True) if b >= floor]
     if not maybe:
         return answers
-    found = discover_many([states[i] for i in maybe], art, DISCOVERY_SLOTS + k)
-    for i, disc in zip(maybe, found, strict=True):
-        if len(disc.scores) and disc.scores[0] >= DISCOVERY_MIN:
-            answers[i] = replace(
-                answers[i], items=_with_discoveries(answers[i].items, art, disc, k)
-            )
+    some = discover_many([states[i] for i in maybe], art, DISCOVERY_SLOTS + k)
+    for i, disc in zip(maybe, some, strict=True):
+        answers[i] = _discovery_slots(answers[i], art, disc, k)
     return answers
+
+
+def _discovery_slots(
+    reco: Recommendation, art: Artifacts, disc: Discovered, k: int
+) -> Recommendation:
+    if not len(disc.scores) or disc.scores[0] < DISCOVERY_MIN:
+        return reco
+    return replace(reco, items=_with_discoveries(reco.items, art, disc, k))
 
 
 def _with_discoveries(
@@ -213,8 +226,20 @@ def basket(
     goes with Bananas"; popular ones while the cart is empty or when too few go with it),
     and the blended answer's first item in the last slot when it scores at least
     :data:`BASKET_HABIT_MIN` (the usual item the shopper is most likely to add now)."""
-    ranked = rank_many(states, art, 1, now_ms)
-    found = discover_many(states, art, k)
+    return _basket(
+        states, art, k, rank_many(states, art, 1, now_ms), discover_many(states, art, k + 1)
+    )
+
+
+def _basket(
+    states: Sequence[UserState],
+    art: Artifacts,
+    k: int,
+    ranked: list[tuple[Candidates, np.ndarray, np.ndarray]],
+    found: Sequence[Discovered],
+) -> list[Recommendation]:
+    """The basket answers from ``rank_many``'s output and the discovery candidates (at least
+    ``k + 1`` of each shopper's when it has that many: the habit item may be one of them)."""
     out = []
     for state, (c, scores, top), disc in zip(states, ranked, found, strict=True):
         habit = []
@@ -271,6 +296,38 @@ def _search_items(
             reason = f"matches your search '{_short(c.search_query[best])}'"
         out.append(RecoItem(item.product_id, round(float(boosted[row]), 4), reason))
     return out
+
+
+def surfaces_many(
+    names: Iterable[str],
+    states: Sequence[UserState],
+    art: Artifacts,
+    k: int = 10,
+    now_ms: Sequence[int | None] | None = None,
+) -> dict[str, list[Recommendation]]:
+    """The answers of several surfaces for the same shoppers, each equal to its
+    ``MODELS[name](states, art, k, now_ms)``, with the shared work done once: one
+    ``rank_many`` pass for blended, search and basket, one discovery pass for blended and
+    basket. What an event that touches several surfaces should call (unknown names raise
+    ``KeyError``)."""
+    wanted = list(dict.fromkeys(names))
+    unknown = [name for name in wanted if name not in MODELS]
+    if unknown:  # before any work
+        raise KeyError(f"unknown surface(s) {unknown}; known: {sorted(MODELS)}")
+    out: dict[str, list[Recommendation]] = {}
+    session = [n for n in wanted if n in ("blended", "search", "basket")]
+    if session:
+        ranked = rank_many(states, art, k, now_ms)
+        found = discover_many(states, art, DISCOVERY_SLOTS + k + 1) if "basket" in session else None
+        for name in session:
+            if name == "basket":
+                out[name] = _basket(states, art, k, ranked, found or [])
+            else:
+                boost = SEARCH_BOOST if name == "search" else 0.0
+                out[name] = _blended(states, art, k, ranked, boost, found)
+    if "buy_again" in wanted:
+        out["buy_again"] = buy_again(states, art, k, now_ms)
+    return {name: out[name] for name in wanted}
 
 
 MODELS: dict[str, SurfaceModel] = {

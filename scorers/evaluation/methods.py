@@ -84,8 +84,10 @@ def cooc_raw(state: UserState, art: Artifacts, k: int) -> list[int]:
 
 
 def streaming(state: UserState, art: Artifacts, k: int) -> list[int]:
-    """The context-aware scorer, exactly as the worker calls it."""
-    return [i.product_id for i in recommend(state, art, k).items]
+    """The default answer (the blended surface), exactly as the worker calls it."""
+    from scorers.surface_models import MODELS
+
+    return [i.product_id for i in MODELS["blended"]([state], art, k)[0].items]
 
 
 @dataclass

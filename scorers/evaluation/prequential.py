@@ -26,10 +26,10 @@ import numpy as np
 from features.state import UserState, empty_state
 from features.update import apply
 from schemas.events import CartAdd, Checkout, Event
+from schemas.recommendation import Recommendation
 from scorers.artifacts import Artifacts
 from scorers.evaluation.methods import CachedAnswer, cooc_raw, personal_top, popularity
 from scorers.evaluation.metrics import recall
-from scorers.rank import recommend
 from scorers.surface_models import MODELS
 
 __all__ = ["EventRecord", "Prequential", "history_bucket", "position_bucket"]
@@ -142,17 +142,11 @@ class Prequential:
                     best = min(best, time.perf_counter() - t0)
                 self.rescore_best_ms.append(best * 1000.0)
                 self.n_candidates.append(int(reco.extra.get("n_candidates", 0)))
-                ranked["streaming"] = [i.product_id for i in reco.items]
-                if depth > self.k:  # HR@20: the answer's K, then the rest of a deeper answer's
-                    deeper = MODELS["blended"]([state], self.art, depth)[0].items
-                    top = set(ranked["streaming"])
-                    ranked["streaming"] += [i.product_id for i in deeper if i.product_id not in top]
+                ranked["streaming"] = self._blended_list(state, self.art, depth, reco)
                 surfaces = self._surfaces(state)
                 if self.online is not None:
                     online_art = self.online.artifacts()
-                    ranked["streaming_online"] = [
-                        i.product_id for i in recommend(state, online_art, depth).items
-                    ]
+                    ranked["streaming_online"] = self._blended_list(state, online_art, depth)
                 pos = positions.get(event.user_id, len(state.basket))
                 self.records.append(
                     EventRecord(
@@ -182,6 +176,20 @@ class Prequential:
             self.states[event.user_id] = apply(state, event, self.art.config)
             if progress is not None:
                 progress(1)
+
+    def _blended_list(
+        self, state: UserState, art: Artifacts, depth: int, reco: Recommendation | None = None
+    ) -> list[int]:
+        """The blended answer's K items (``reco`` when already computed), then, for HR@20, the
+        rest of a ``depth``-long answer's: its last slots differ from the K answer's."""
+        if reco is None:
+            reco = MODELS["blended"]([state], art, self.k)[0]
+        out = [i.product_id for i in reco.items]
+        if depth > self.k:
+            top = set(out)
+            deeper = MODELS["blended"]([state], art, depth)[0].items
+            out += [i.product_id for i in deeper if i.product_id not in top]
+        return out
 
     def _timed(self, name: str, state: UserState) -> list[int]:
         t0 = time.perf_counter()

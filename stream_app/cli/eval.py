@@ -40,8 +40,14 @@ current top-K (basket items excluded), score it against the product actually add
 apply the event. Batch artifacts and the re-ranker's weights come only from the other orders.
 
 Methods: popularity, personal_top (the user's most bought items), cached (the batch answer
-seeded before the order starts), streaming (the worker's context-aware scorer) and, with
---online, streaming_online (the re-ranker keeps learning from the test stream).
+seeded before the order starts), streaming (the worker's default answer, the blended surface)
+and, with --online, streaming_online (the re-ranker keeps learning from the test stream).
+
+Surfaces (scorers.surface_models.MODELS, the functions the worker calls), each with the metric
+that fits it, beside baselines: blended (the default answer: today's figures), basket and
+search (HR@K on cart adds, overall and on never-bought products; search with --search-rate),
+buy_again (recall@K of the next order from the answer held when it starts); then each surface
+model's median time per shopper rescored.
 
 Model: --model FILE uses that model file; --model default uses the shipped
 scorers/models/default.json; without --model the re-ranker is trained first on the training
@@ -303,7 +309,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print(format_table(result))
     s = result["methods"]["streaming"]
     print(
-        f"rescore (recommend(), one user, k={args.k}, median {s['n_candidates_p50']:.0f} "
+        f"rescore (MODELS['blended'], one user, k={args.k}, median {s['n_candidates_p50']:.0f} "
         f"candidates): p50 {s['rescore_ms_p50']:.3f} ms, p90 {s['rescore_ms_p90']:.3f} ms "
         f"(best of 3 per event: p50 {s['rescore_ms_p50_best_of_3']:.3f} ms; CPU time of "
         f"the call: p50 {s['rescore_cpu_ms_p50']:.3f} ms);  "

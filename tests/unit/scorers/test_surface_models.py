@@ -151,3 +151,19 @@ def test_blended_gives_strong_discoveries_the_last_slots(states, artifacts, monk
         assert [i.score for i in reco.items] == sorted((i.score for i in reco.items), reverse=True)
         changed += bool(new)
     assert changed > len(with_cart) // 2
+
+
+def test_surfaces_many_equals_each_model_and_shares_the_work(states, artifacts):
+    from scorers.surface_models import surfaces_many
+
+    some = states[::3]
+    later = [s.last_ts + 4 * 60_000 for s in some]
+    for now in (None, later):
+        got = surfaces_many(["basket", "blended", "search", "buy_again"], some, artifacts, 10, now)
+        assert list(got) == ["basket", "blended", "search", "buy_again"]
+        for name, answers in got.items():
+            ref = MODELS[name](some, artifacts, 10, now)
+            assert [(r.user_id, r.items) for r in answers] == [(r.user_id, r.items) for r in ref]
+    assert list(surfaces_many(["search"], some, artifacts)) == ["search"]
+    with pytest.raises(KeyError, match="unknown surface"):
+        surfaces_many(["blended", "nope"], some, artifacts)

@@ -167,3 +167,16 @@ def test_surfaces_many_equals_each_model_and_shares_the_work(states, artifacts):
     assert list(surfaces_many(["search"], some, artifacts)) == ["search"]
     with pytest.raises(KeyError, match="unknown surface"):
         surfaces_many(["blended", "nope"], some, artifacts)
+
+
+def test_saved_artifacts_give_the_same_surface_answers(states, artifacts, tmp_path):
+    from scorers import Artifacts
+
+    artifacts.save(tmp_path / "art")
+    loaded = Artifacts.load(tmp_path / "art")
+    for name in ("disc_ptr", "disc_ids", "disc_w"):
+        assert np.array_equal(getattr(loaded, name), getattr(artifacts, name))
+    some = [s for s in states if s.basket][::4]
+    for name, model in MODELS.items():
+        got = [r.items for r in model(some, loaded, 10, None)]
+        assert got == [r.items for r in model(some, artifacts, 10, None)], name

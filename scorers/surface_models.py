@@ -70,6 +70,7 @@ top of the model's own search features. On the validation period at search rate 
 was 0.5311 / 0.5316 / 0.5323 / 0.5309 / 0.5253 for 0 / 0.5 / 1 / 2 / 5: the model already
 weighs search intent, a larger boost only pushes habits out."""
 _SEARCH = COL["search_match"]
+_DAYS_SINCE = COL["u_days_since"]
 
 
 def _answer(state: UserState, art: Artifacts, items: list[RecoItem], n: int) -> Recommendation:
@@ -176,7 +177,8 @@ def buy_again(
     k: int = 10,
     now_ms: Sequence[int | None] | None = None,
 ) -> list[Recommendation]:
-    """Products of each shopper's history, best due first ("due again: usually every 9 days").
+    """Products of each shopper's history, best first ("due again: usually every 9 days" once
+    three quarters of the usual gap have passed).
 
     Scored by the blended model on the state without its session (empty basket, no
     searches), so the answer changes only at checkout; basket items are still left out. A
@@ -190,13 +192,15 @@ def buy_again(
             keep &= ~np.isin(c.pids, state.basket)
         idx = np.flatnonzero(keep)
         top = idx[(-scores[idx]).argsort(kind="stable")[:k]]
+        since = np.expm1(c.X[top, _DAYS_SINCE])  # days since the last purchase
         items = [
-            RecoItem(pid, round(s, 4), _due_reason(int(n), d))
-            for pid, s, n, d in zip(
+            RecoItem(pid, round(s, 4), _due_reason(int(n), d, ago))
+            for pid, s, n, d, ago in zip(
                 c.pids[top].tolist(),
                 scores[top].tolist(),
                 c.count[top].tolist(),
                 c.interval_days[top].tolist(),
+                since.tolist(),
                 strict=True,
             )
         ]
@@ -204,16 +208,22 @@ def buy_again(
     return out
 
 
-def _due_reason(count: int, days: float) -> str:
-    """
-    >>> _due_reason(4, 8.6), _due_reason(1, 0.0), _due_reason(3, 0.2)
-    ('due again: usually every 9 days', 'bought once before', 'bought 3 times')
+def _due_reason(count: int, days: float, since: float) -> str:
+    """``count`` purchases, usually ``days`` apart, the last ``since`` days ago: "due again"
+    from three quarters of the usual gap on.
+
+    >>> _due_reason(4, 8.6, 8.0), _due_reason(4, 8.6, 2.0)
+    ('due again: usually every 9 days', 'bought 4 times, usually every 9 days')
+    >>> _due_reason(1, 0.0, 30.0), _due_reason(3, 0.2, 5.0)
+    ('bought once before', 'bought 3 times')
     """
     if count <= 1:
         return "bought once before"
-    if days >= 1:
+    if days < 1:
+        return f"bought {count} times"
+    if since >= 0.75 * days:
         return f"due again: usually every {round(days)} days"
-    return f"bought {count} times"
+    return f"bought {count} times, usually every {round(days)} days"
 
 
 def basket(

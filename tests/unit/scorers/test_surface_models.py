@@ -34,6 +34,10 @@ def states(artifacts, orders, catalog) -> list[UserState]:
     cold = empty_state(10**9)
     out.append(cold)
     out.append(replace(cold, basket=(int(artifacts.popular[0]),), last_ts=5))
+    # a basket holding ids the catalog does not know (a state outliving a rebuild)
+    seeded = next(s for s in out if len(s.history) and s.basket)
+    out.append(replace(seeded, basket=(*seeded.basket, artifacts.n_products + 5)))
+    out.append(replace(seeded, basket=(artifacts.n_products + 7,)))
     return out
 
 

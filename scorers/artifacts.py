@@ -5,6 +5,9 @@
 * item co-occurrence: for every product its top neighbours ``P(b in order | a in order)`` as
   CSR arrays (``nbr_ptr``, ``nbr_ids``, ``nbr_w``), counted once per shopper so one heavy
   shopper's habits do not dominate;
+* discovery neighbours (``disc_ptr``, ``disc_ids``, ``disc_w``): a longer list per product of
+  the same pairs, weighted with a mild lift (``scorers.discovery``), where the "complete your
+  basket" surface finds items a shopper never bought;
 * a search index over product and aisle names: token -> product ids (sorted, for membership)
   and token -> the most popular matching products (for candidate generation);
 * per-user states seeded from the orders with the same ``apply`` fold as the stream;
@@ -19,7 +22,7 @@ On disk (``save``/``load``): ``arrays.npz`` (uncompressed, loads in milliseconds
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +35,8 @@ from features.seed import fold
 from features.state import UserState, empty_state
 from features.text import head_token, tokenize
 from schemas.errors import InvalidData
+from scorers.csr import top_neighbours
+from scorers.discovery import discovery_neighbours
 from scorers.lru import LRUMemo
 from scorers.model import LinearModel, default_model
 from scorers.queryindex import QueryIndex, new_query_memo
@@ -44,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ARTIFACTS_FORMAT", "Artifacts", "build_artifacts", "seed_states"]
 
-ARTIFACTS_FORMAT = 4
+ARTIFACTS_FORMAT = 5
 N_NEIGHBOURS = 30
 N_POPULAR = 200
 N_TOKEN_TOP = 40
@@ -66,6 +71,9 @@ _ARRAYS = (
     "head_tok",
     "head_ptr",
     "head_ids",
+    "disc_ptr",
+    "disc_ids",
+    "disc_w",
 )
 
 
@@ -92,7 +100,10 @@ class Artifacts:
     head_ptr: np.ndarray
     head_ids: np.ndarray
     """Head token -> its most popular products (CSR, popularity order)."""
-    """``aisle_next[a, b]``: P(the next cart add is from aisle b | the last one was from a)."""
+    disc_ptr: np.ndarray
+    disc_ids: np.ndarray
+    disc_w: np.ndarray
+    """Discovery neighbours of each product (CSR, strongest first; ``scorers.discovery``)."""
     names: list[str]
     aisle_names: dict[int, str]
     model: LinearModel = field(default_factory=default_model)
@@ -224,26 +235,9 @@ def seed_states(
     return {uid: fold(empty_state(uid), evs, config) for uid, evs in sorted(by_user.items())}
 
 
-def _csr(
-    groups: Iterable[tuple[int, np.ndarray, np.ndarray]], size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    counts = np.zeros(size, dtype=np.int64)
-    ids_parts: list[np.ndarray] = []
-    w_parts: list[np.ndarray] = []
-    for key, ids, ws in groups:
-        counts[key] = len(ids)
-        ids_parts.append(ids)
-        w_parts.append(ws)
-    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    ids = np.concatenate(ids_parts).astype(np.int32) if ids_parts else np.zeros(0, np.int32)
-    ws = np.concatenate(w_parts).astype(np.float32) if w_parts else np.zeros(0, np.float32)
-    return ptr, ids, ws
-
-
-def _cooccurrence(
-    orders: Sequence[Order], size: int, user_pop: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Pairs counted once per user: P(b | a) ~ users who bought a and b together / users of a.
+def _pair_counts(orders: Sequence[Order], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(pair keys a * size + b, users who bought a and b in one order)``, pairs counted once
+    per user so one heavy shopper's habits do not dominate."""
     keys: list[np.ndarray] = []
     user_pairs: list[np.ndarray] = []
     current_user = None
@@ -261,19 +255,16 @@ def _cooccurrence(
     if user_pairs:
         keys.append(np.unique(np.concatenate(user_pairs)))
     if not keys:
-        return _csr([], size)
-    pairs, counts = np.unique(np.concatenate(keys), return_counts=True)
-    src, dst = pairs // size, pairs % size
-    w = counts / (user_pop[src] + 3.0)  # shrunk conditional probability
-    order_ = np.lexsort((-w, src))
-    src, dst, w = src[order_], dst[order_], w[order_]
-    starts = np.searchsorted(src, np.unique(src))
-    bounds = [*starts[1:], len(src)]
-    groups = (
-        (int(src[s]), dst[s : min(e, s + N_NEIGHBOURS)], w[s : min(e, s + N_NEIGHBOURS)])
-        for s, e in zip(starts, bounds, strict=True)
-    )
-    return _csr(groups, size)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.unique(np.concatenate(keys), return_counts=True)
+
+
+def _cooccurrence(
+    pairs: np.ndarray, counts: np.ndarray, size: int, user_pop: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top ``N_NEIGHBOURS`` per product by P(b | a) ~ users of a and b together / users of a."""
+    src = pairs // size
+    return top_neighbours(src, pairs % size, counts / (user_pop[src] + 3.0), size, N_NEIGHBOURS)
 
 
 def _transitions(prev: np.ndarray, nxt: np.ndarray, n: int, alpha: float = 10.0) -> np.ndarray:
@@ -347,7 +338,9 @@ def build_artifacts(
     popular = np.lexsort((np.arange(size), -buyers))[:N_POPULAR]
     popular = popular[buyers[popular] > 0].astype(np.int32)
 
-    nbr_ptr, nbr_ids, nbr_w = _cooccurrence(orders, size, buyers)
+    pairs, pair_users = _pair_counts(orders, size)
+    nbr_ptr, nbr_ids, nbr_w = _cooccurrence(pairs, pair_users, size, buyers)
+    disc_ptr, disc_ids, disc_w = discovery_neighbours(pairs, pair_users, size, buyers)
     aisle_next = _aisle_transitions(orders, aisle)
 
     # search index over product and aisle names
@@ -398,6 +391,9 @@ def build_artifacts(
         head_tok=head_tok,
         head_ptr=head_ptr,
         head_ids=head_ids,
+        disc_ptr=disc_ptr,
+        disc_ids=disc_ids,
+        disc_w=disc_w,
         names=names,
         aisle_names=dict(catalog.aisles),
         model=model if model is not None else default_model(),

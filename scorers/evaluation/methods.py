@@ -18,7 +18,15 @@ from features.state import UserState
 from scorers.artifacts import Artifacts
 from scorers.rank import recommend
 
-__all__ = ["METHODS", "CachedAnswer", "drop_basket", "personal_top", "popularity", "streaming"]
+__all__ = [
+    "METHODS",
+    "CachedAnswer",
+    "cooc_raw",
+    "drop_basket",
+    "personal_top",
+    "popularity",
+    "streaming",
+]
 
 
 def drop_basket(ranked: list[int], basket: tuple[int, ...], k: int) -> list[int]:
@@ -51,9 +59,35 @@ def personal_top(state: UserState, art: Artifacts, k: int) -> list[int]:
     return drop_basket(mine + fill, state.basket, k)
 
 
+def cooc_raw(state: UserState, art: Artifacts, k: int) -> list[int]:
+    """Raw co-occurrence with the basket: each basket item's neighbours weighted by how many
+    shoppers bought the pair (not normalised, so staples lead), summed over the basket; no
+    model, history ignored. Popular items when the basket is empty (or to fill up).
+
+    The neighbour weights are ``pair users / (users of a + 3)``, so the pair count is the
+    weight times ``users of a + 3``, users of a read back from ``art.pop``.
+    """
+    ids, w = art.neighbour_table()
+    basket = [p for p in state.basket if 0 < p < art.n_products]
+    ranked: list[int] = []
+    if basket:
+        b = np.array(basket, dtype=np.int64)
+        users = np.rint(np.expm1(art.pop[b].astype(np.float64) * np.log1p(max(art.n_users, 1))))
+        counts = (w[b] * (users + 3.0)[:, None]).ravel()
+        total = np.bincount(ids[b].ravel(), weights=counts, minlength=art.n_products)
+        total[0] = 0.0
+        hit = np.flatnonzero(total > 0)
+        ranked = hit[np.lexsort((hit, -total[hit]))].tolist()
+    seen = set(ranked)
+    fill = [int(p) for p in art.popular[: k + len(basket)] if int(p) not in seen]
+    return drop_basket(ranked + fill, state.basket, k)
+
+
 def streaming(state: UserState, art: Artifacts, k: int) -> list[int]:
-    """The context-aware scorer, exactly as the worker calls it."""
-    return [i.product_id for i in recommend(state, art, k).items]
+    """The default answer (the blended surface), exactly as the worker calls it."""
+    from scorers.surface_models import MODELS
+
+    return [i.product_id for i in MODELS["blended"]([state], art, k)[0].items]
 
 
 @dataclass

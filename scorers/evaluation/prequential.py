@@ -6,6 +6,11 @@ against the product actually added, *then* the event is applied to the user's st
 same :func:`features.apply` the worker uses. Searches and checkouts are applied as they come
 (a checkout commits the basket to the history). States start from the artifacts' seeded
 states, i.e. from training orders only.
+
+Surfaces (``scorers.surface_models.MODELS``, the functions the worker calls) are scored in the
+same loop: ``basket`` and ``search`` on every cart add (HR@K), ``buy_again`` at the first add of
+each order against the whole order (next-basket recall), beside the raw co-occurrence baseline
+``cooc_raw``; each model call is timed.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ import numpy as np
 from features.state import UserState, empty_state
 from features.update import apply
 from schemas.events import CartAdd, Checkout, Event
+from schemas.recommendation import Recommendation
 from scorers.artifacts import Artifacts
-from scorers.evaluation.methods import CachedAnswer, personal_top, popularity
+from scorers.evaluation.methods import CachedAnswer, cooc_raw, personal_top, popularity
 from scorers.evaluation.metrics import recall
-from scorers.rank import recommend
+from scorers.surface_models import MODELS
 
 __all__ = ["EventRecord", "Prequential", "history_bucket", "position_bucket"]
 
@@ -51,7 +57,8 @@ def history_bucket(n_orders: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
-    """One scored cart add: where it happened and each method's ranked list (top 20)."""
+    """One scored cart add: where it happened, each method's ranked list (top 20) and each
+    surface's (and surface baseline's) top K."""
 
     user_id: int
     ts: int
@@ -60,6 +67,7 @@ class EventRecord:
     n_orders: int
     repeat: bool
     ranked: dict[str, list[int]]
+    surfaces: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,6 +92,12 @@ class Prequential:
     """CPU time of the timed call (this thread only: what other processes take is left out)."""
     n_candidates: list[int] = field(default_factory=list)
     states: dict[int, UserState] = field(default_factory=dict)
+    surface_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    """Wall time of each surface model's call for one shopper (ms), per call."""
+    surface_next_basket: dict[str, list[tuple[int, float]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    """Next-basket recall@K of each surface's answer at the first add of an order."""
 
     def _state(self, user_id: int) -> UserState:
         state = self.states.get(user_id)
@@ -114,29 +128,25 @@ class Prequential:
                     "cached": cached(state, self.art, depth),
                 }
                 c0, t0 = time.thread_time_ns(), time.perf_counter()
-                reco = recommend(state, self.art, self.k)
+                reco = MODELS["blended"]([state], self.art, self.k)[0]
                 t1, c1 = time.perf_counter(), time.thread_time_ns()
                 self.rescore_ms.append((t1 - t0) * 1000.0)
                 self.rescore_cpu_ms.append((c1 - c0) / 1e6)
+                self.surface_ms["blended"].append((t1 - t0) * 1000.0)
                 # the same call twice more: the best of three filters out the other processes
                 # of a shared machine (timeit's rule); both figures are reported
                 best = t1 - t0
                 for _ in range(2):
                     t0 = time.perf_counter()
-                    recommend(state, self.art, self.k)
+                    MODELS["blended"]([state], self.art, self.k)
                     best = min(best, time.perf_counter() - t0)
                 self.rescore_best_ms.append(best * 1000.0)
                 self.n_candidates.append(int(reco.extra.get("n_candidates", 0)))
-                ranked["streaming"] = (
-                    [i.product_id for i in reco.items]
-                    if depth == self.k
-                    else [i.product_id for i in recommend(state, self.art, depth).items]
-                )
+                ranked["streaming"] = self._blended_list(state, self.art, depth, reco)
+                surfaces = self._surfaces(state)
                 if self.online is not None:
                     online_art = self.online.artifacts()
-                    ranked["streaming_online"] = [
-                        i.product_id for i in recommend(state, online_art, depth).items
-                    ]
+                    ranked["streaming_online"] = self._blended_list(state, online_art, depth)
                 pos = positions.get(event.user_id, len(state.basket))
                 self.records.append(
                     EventRecord(
@@ -147,6 +157,7 @@ class Prequential:
                         n_orders=state.n_orders,
                         repeat=state.history.row(event.product_id) is not None,
                         ranked=ranked,
+                        surfaces=surfaces,
                     )
                 )
                 if pos == 0 and event.order_id in order_items:
@@ -154,6 +165,9 @@ class Prequential:
                     for name, lst in ranked.items():
                         got = recall(lst, items, self.k)
                         self.next_basket[name].append((event.user_id, got))
+                    for name, lst in self._order_start_surfaces(state).items():
+                        got = recall(lst, items, self.k)
+                        self.surface_next_basket[name].append((event.user_id, got))
                 positions[event.user_id] = pos + 1
                 if self.online is not None:
                     self.online.learn_from(state, self.art, event.product_id)
@@ -162,6 +176,38 @@ class Prequential:
             self.states[event.user_id] = apply(state, event, self.art.config)
             if progress is not None:
                 progress(1)
+
+    def _blended_list(
+        self, state: UserState, art: Artifacts, depth: int, reco: Recommendation | None = None
+    ) -> list[int]:
+        """The blended answer's K items (``reco`` when already computed), then, for HR@20, the
+        rest of a ``depth``-long answer's: its last slots differ from the K answer's."""
+        if reco is None:
+            reco = MODELS["blended"]([state], art, self.k)[0]
+        out = [i.product_id for i in reco.items]
+        if depth > self.k:
+            top = set(out)
+            deeper = MODELS["blended"]([state], art, depth)[0].items
+            out += [i.product_id for i in deeper if i.product_id not in top]
+        return out
+
+    def _timed(self, name: str, state: UserState) -> list[int]:
+        t0 = time.perf_counter()
+        reco = MODELS[name]([state], self.art, self.k)[0]
+        self.surface_ms[name].append((time.perf_counter() - t0) * 1000.0)
+        return [i.product_id for i in reco.items]
+
+    def _surfaces(self, state: UserState) -> dict[str, list[int]]:
+        """The cart-add surfaces' top K (and the basket surface's raw co-occurrence baseline)."""
+        return {
+            "basket": self._timed("basket", state),
+            "search": self._timed("search", state),
+            "cooc_raw": cooc_raw(state, self.art, self.k),
+        }
+
+    def _order_start_surfaces(self, state: UserState) -> dict[str, list[int]]:
+        """The answers held when an order starts, judged against the whole order."""
+        return {"buy_again": self._timed("buy_again", state)}
 
     def method_names(self) -> list[str]:
         """Methods in the order they were run."""

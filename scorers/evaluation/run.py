@@ -16,6 +16,7 @@ from schemas.events import Checkout, Event
 from scorers.artifacts import Artifacts, build_artifacts
 from scorers.evaluation.prequential import Prequential
 from scorers.evaluation.summary import summarize
+from scorers.evaluation.surfaces import summarize_surfaces
 from scorers.model import LinearModel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,6 +67,7 @@ def evaluate(
     run = Prequential(art, k=k, online=online)
     run.run(events, {o.order_id: o.product_ids for o in test}, progress)
     result = summarize(run, seed=seed)
+    result["surfaces"] = summarize_surfaces(run, search_rate, seed=seed)
     result.update(
         test_orders=test_orders,
         search_rate=search_rate,

@@ -21,7 +21,14 @@ from stream_app.cli._numbers import fraction, positive_int
 from stream_app.cli._outputs import CREATES_PARENTS, check_output_dir, check_output_file
 from stream_app.settings import Settings
 
-__all__ = ["ONLINE_LR", "format_table", "overlap_warning", "register", "run"]
+__all__ = [
+    "ONLINE_LR",
+    "format_surfaces",
+    "format_table",
+    "overlap_warning",
+    "register",
+    "run",
+]
 
 ONLINE_LR = 0.0002
 """SGD step of streaming_online: small, since it starts from the trained weights."""
@@ -33,8 +40,14 @@ current top-K (basket items excluded), score it against the product actually add
 apply the event. Batch artifacts and the re-ranker's weights come only from the other orders.
 
 Methods: popularity, personal_top (the user's most bought items), cached (the batch answer
-seeded before the order starts), streaming (the worker's context-aware scorer) and, with
---online, streaming_online (the re-ranker keeps learning from the test stream).
+seeded before the order starts), streaming (the worker's default answer, the blended surface)
+and, with --online, streaming_online (the re-ranker keeps learning from the test stream).
+
+Surfaces (scorers.surface_models.MODELS, the functions the worker calls), each with the metric
+that fits it, beside baselines: blended (the default answer: today's figures), basket and
+search (HR@K on cart adds, overall and on never-bought products; search with --search-rate),
+buy_again (recall@K of the next order from the answer held when it starts); then each surface
+model's median time per shopper rescored.
 
 Model: --model FILE uses that model file; --model default uses the shipped
 scorers/models/default.json; without --model the re-ranker is trained first on the training
@@ -133,6 +146,56 @@ def format_table(result: dict[str, Any]) -> str:
             f"HR@{k} over {LIFT_BASELINE}'s (paired user-bootstrap 95% CI): " + ";  ".join(lifts)
         )
     return "\n".join(lines)
+
+
+def format_surfaces(result: dict[str, Any]) -> str:
+    """The per-surface table: each surface's metric beside its baselines', and its cost.
+
+    >>> print(format_surfaces({"k": 10, "surfaces": {"buy_again": {"next_basket_recall": 0.4,
+    ...     "rescore_ms_p50": 0.3, "baselines": {"personal_top": {"next_basket_recall": 0.35}}}}}))
+    surface    answer           HR@10  repeat    new  NB-R@10  ms p50
+    -----------------------------------------------------------------
+    buy_again  buy_again            —       —      —   0.4000   0.300
+               personal_top         —       —      —   0.3500
+    """
+    k = result["k"]
+    head = (
+        f"{'surface':<11}{'answer':<15}{'HR@' + str(k):>7}{'repeat':>8}{'new':>7}"
+        f"{'NB-R@' + str(k):>9}{'ms p50':>8}"
+    )
+    lines = [head, "-" * len(head)]
+
+    def f(x: Any) -> str:
+        return "—" if x is None else f"{x:.4f}"
+
+    def row(surface: str, answer: str, m: dict[str, Any]) -> str:
+        r = m.get("by_repeat") or {}
+        ms = m.get("rescore_ms_p50")
+        return (
+            f"{surface:<11}{answer:<15}{f(m.get('hr')):>7}{f(r.get('repeat')):>8}"
+            f"{f(r.get('new')):>7}{f(m.get('next_basket_recall')):>9}"
+            + (f"{ms:>8.3f}" if ms is not None else "")
+        ).rstrip()
+
+    for name, m in result.get("surfaces", {}).items():
+        lines.append(row(name, name, m))
+        lines.extend(row("", base, b) for base, b in m.get("baselines", {}).items())
+    return "\n".join(lines)
+
+
+def surface_costs(result: dict[str, Any]) -> str:
+    """One line: each surface model's median wall time per shopper rescored."""
+    parts = [
+        f"{name} {m['rescore_ms_p50']:.3f}"
+        for name, m in result.get("surfaces", {}).items()
+        if "rescore_ms_p50" in m
+    ]
+    total = sum(m.get("rescore_ms_p50", 0.0) for m in result.get("surfaces", {}).values())
+    return (
+        "surface models, ms per shopper rescored (p50, one call each): "
+        + ", ".join(parts)
+        + f"; all surfaces {total:.3f}"
+    )
 
 
 def overlap_warning(meta: dict[str, Any], orders: Path, test_orders: int) -> str | None:
@@ -246,12 +309,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print(format_table(result))
     s = result["methods"]["streaming"]
     print(
-        f"rescore (recommend(), one user, k={args.k}, median {s['n_candidates_p50']:.0f} "
+        f"rescore (MODELS['blended'], one user, k={args.k}, median {s['n_candidates_p50']:.0f} "
         f"candidates): p50 {s['rescore_ms_p50']:.3f} ms, p90 {s['rescore_ms_p90']:.3f} ms "
         f"(best of 3 per event: p50 {s['rescore_ms_p50_best_of_3']:.3f} ms; CPU time of "
         f"the call: p50 {s['rescore_cpu_ms_p50']:.3f} ms);  "
         f"wall time {result['wall_s']} s"
     )
+    if result.get("surfaces"):
+        print()
+        print(format_surfaces(result))
+        print(surface_costs(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))

@@ -9,6 +9,9 @@
         "by_repeat": {"repeat": hr, "new": hr},
         "window_hr": [[event_index_or_ts, hr], ...]}}}
 
+plus, optionally, ``"surfaces": {name: {"hr", "by_repeat", "next_basket_recall",
+"rescore_ms_p50", "baselines": {name: {...}}}}`` (each surface beside its baselines: a table, and
+a bar plot of HR@K on repeat vs never-bought adds per surface answer and baseline),
 and writes ``index.html`` plus one PNG per plot that has data: HR@K by cart position, by history
 length and by repeat/new target (grouped bars, one colour per method), and the sliding-window
 HR over replay time (one line per method; x values above 10^12 are read as epoch ms, others are
@@ -147,6 +150,14 @@ def _save(fig: Any, path: Path) -> None:
         raise InvalidData(f"{path}: cannot write plot ({exc.strerror})") from exc
 
 
+def _images(figures: Sequence[tuple[str, str]]) -> str:
+    return "".join(
+        f'<figure><img src="{html.escape(src)}" alt="{html.escape(alt)}">'
+        f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+        for src, alt in figures
+    )
+
+
 def _table(methods: Mapping[str, Mapping[str, Any]], k: int) -> str:
     present = [(key, label) for key, label in _COLUMNS if any(key in m for m in methods.values())]
     head = "".join(f"<th>{html.escape(label.format(k=k))}</th>" for _, label in present)
@@ -157,6 +168,71 @@ def _table(methods: Mapping[str, Mapping[str, Any]], k: int) -> str:
         for name, m in methods.items()
     ]
     return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
+
+
+_SURFACE_COLUMNS = (
+    ("hr", "HR@{k}"),
+    ("repeat", "HR@{k} repeat"),
+    ("new", "HR@{k} never bought"),
+    ("next_basket_recall", "next-basket Recall@{k}"),
+    ("rescore_ms_p50", "ms per shopper p50"),
+)
+
+
+def _surface_rows(surfaces: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """``(surface, answer, figures)``: each surface's own row, then its baselines'."""
+    rows: list[tuple[str, str, Mapping[str, Any]]] = []
+    for name, m in surfaces.items():
+        if not isinstance(m, Mapping):
+            continue
+        rows.append((str(name), str(name), m))
+        baselines = m.get("baselines")
+        for base, b in baselines.items() if isinstance(baselines, Mapping) else []:
+            if isinstance(b, Mapping):
+                rows.append((str(name), str(base), b))
+    return rows
+
+
+def _surface_table(surfaces: Mapping[str, Any], k: int) -> str:
+    head = "".join(f"<th>{html.escape(label.format(k=k))}</th>" for _, label in _SURFACE_COLUMNS)
+    body = []
+    for surface, answer, m in _surface_rows(surfaces):
+        by_repeat = m.get("by_repeat") if isinstance(m.get("by_repeat"), Mapping) else {}
+        values = {**m, "repeat": by_repeat.get("repeat"), "new": by_repeat.get("new")}
+        own = surface == answer
+        body.append(
+            f"<tr><th>{html.escape(surface if own else '')}</th>"
+            f"<th>{html.escape(answer if own else 'baseline: ' + answer)}</th>"
+            + "".join(
+                f"<td>{html.escape(_fmt(values.get(key)))}</td>" for key, _ in _SURFACE_COLUMNS
+            )
+            + "</tr>"
+        )
+    return f"<table><tr><th>surface</th><th>answer</th>{head}</tr>{''.join(body)}</table>"
+
+
+def _surface_plot(surfaces: Mapping[str, Any], k: int, path: Path) -> bool:
+    """HR@K on repeat and never-bought adds of every surface answer and baseline."""
+    bars = [
+        (f"{surface}" if surface == answer else f"{surface}: {answer}", m["by_repeat"])
+        for surface, answer, m in _surface_rows(surfaces)
+        if isinstance(m.get("by_repeat"), Mapping)
+    ]
+    if not bars:
+        return False
+    fig, ax = _figure()
+    ys = range(len(bars))
+    for offset, key in ((-0.2, "repeat"), (0.2, "new")):
+        values = [_number(b.get(key)) or 0.0 for _, b in bars]
+        ax.barh([y + offset for y in ys], values, 0.4, label=key)
+    ax.set_yticks(list(ys), [label for label, _ in bars], fontsize="small")
+    ax.invert_yaxis()
+    ax.set_xlabel(f"HR@{k}")
+    ax.set_title(f"HR@{k} of each surface on repeat vs never-bought adds")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize="small")
+    _save(fig, path)
+    return True
 
 
 def write_report(result: Mapping[str, Any], out_dir: Path) -> Path:
@@ -190,16 +266,22 @@ def write_report(result: Mapping[str, Any], out_dir: Path) -> Path:
     x_label = x_label if isinstance(x_label, str) and x_label else "replay progress"
     if _window_plot(methods, k, out_dir / "window_hr.png", x_label):
         figures.append(("window_hr.png", f"Sliding-window HR@{k} over replay time"))
+    raw_surfaces = result.get("surfaces")
+    surfaces = raw_surfaces if isinstance(raw_surfaces, Mapping) else {}
+    surface_figures = []
+    if _surface_plot(surfaces, k, out_dir / "surfaces.png"):
+        surface_figures.append(("surfaces.png", f"HR@{k} of each surface, repeat vs never bought"))
 
     facts = [
         f"<li>{html.escape(str(key))}: {html.escape(str(value))}</li>"
         for key, value in result.items()
-        if key != "methods" and isinstance(value, str | int | float | bool)
+        if key not in ("methods", "surfaces") and isinstance(value, str | int | float | bool)
     ]
-    images = "".join(
-        f'<figure><img src="{html.escape(src)}" alt="{html.escape(alt)}">'
-        f"<figcaption>{html.escape(alt)}</figcaption></figure>"
-        for src, alt in figures
+    images = _images(figures)
+    surface_section = (
+        f"<h2>Surfaces (K = {k})</h2>\n{_surface_table(surfaces, k)}\n{_images(surface_figures)}"
+        if _surface_rows(surfaces)
+        else ""
     )
     try:
         options = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -223,6 +305,7 @@ pre {{ background: #f6f6f6; padding: 1em; overflow: auto; }}
 {_table(methods, k) if methods else "<p>No methods in the result.</p>"}
 <h2>Plots</h2>
 {images or "<p>No plot data in the result.</p>"}
+{surface_section}
 <details><summary>Raw result</summary><pre>{html.escape(raw)}</pre></details>
 </body></html>
 """

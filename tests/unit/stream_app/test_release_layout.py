@@ -52,6 +52,10 @@ def _figures(result: dict[str, Any]) -> dict[str, Any]:
         name: {k: v for k, v in m.items() if k not in TIMING}
         for name, m in result["methods"].items()
     }
+    out["surfaces"] = {
+        name: {k: v for k, v in m.items() if not k.startswith("rescore_ms")}
+        for name, m in result["surfaces"].items()
+    }
     return out
 
 

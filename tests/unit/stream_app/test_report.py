@@ -86,3 +86,21 @@ def test_missing_keys_are_tolerated(tmp_path: Path) -> None:
 def test_empty_result_still_writes_a_page(tmp_path: Path) -> None:
     page = write_report({}, tmp_path).read_text()
     assert "No methods in the result." in page and "No plot data" in page
+
+
+def test_surfaces_get_a_table_and_a_plot(tmp_path: Path) -> None:
+    basket = {"hr": 0.1, "by_repeat": {"repeat": 0.12, "new": 0.051}, "rescore_ms_p50": 0.4}
+    result = {
+        "k": 10,
+        "methods": {"streaming": method(0.38)},
+        "surfaces": {
+            "basket": {**basket, "baselines": {"cooc_raw": {"hr": 0.1, "by_repeat": {}}}},
+            "buy_again": {"next_basket_recall": 0.3785, "baselines": {"personal_top": {}}},
+        },
+    }
+    page = write_report(result, tmp_path).read_text(encoding="utf-8")
+    assert "<h2>Surfaces (K = 10)</h2>" in page
+    assert "<th>baseline: cooc_raw</th>" in page and "<td>0.051</td>" in page
+    assert "<td>0.3785</td>" in page
+    assert "surfaces.png" in referenced_images(page)
+    assert (tmp_path / "surfaces.png").read_bytes().startswith(PNG_MAGIC)

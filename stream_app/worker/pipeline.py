@@ -30,7 +30,13 @@ from schemas.keys import user_key
 from schemas.recommendation import Recommendation
 from scorers import Artifacts
 from scorers.surface_models import MODELS, SurfaceModel
-from scorers.surfaces import Surface, dispatch, load_surfaces, ranked_at, triggers
+from scorers.surfaces import (
+    Surface,
+    dispatch,
+    load_surfaces,
+    rank_views,
+    triggers,
+)
 from stream_app.clock import wall_ms
 from stream_app.worker.deadletter import DeadLetter, dead_letter, unreadable_state
 from stream_app.worker.fading import DecayNotes, search_fading
@@ -43,6 +49,7 @@ __all__ = [
     "feature_config",
     "order_for_apply",
     "replay_offline",
+    "replay_surfaces",
 ]
 
 log = logging.getLogger(__name__)
@@ -318,9 +325,11 @@ class Pipeline:
         surfaces: Mapping[int, Collection[str]] | None = None,
     ) -> list[Recommendation]:
         """The answers of each touched user on ``surfaces[user]`` (None: every surface), each
-        ranked by its surface's model at event time or ``now_ms[user]`` (a batch surface at
-        the user's last checkout, as ``stream-app build`` ranks it), its ``seq`` the user's
-        :func:`reorder.stream_position` (the fence's tie-break). Default answers first."""
+        ranked by its surface's model from the surface's view of the state
+        (:func:`scorers.surfaces.rank_views`: what its context holds, at the time of the last
+        event that changed it; at ``now_ms[user]``, the fading timer's time, for a surface
+        rescored on ``fade``), its ``seq`` the user's :func:`reorder.stream_position` (the
+        fence's tie-break). Default answers first."""
         at = now_ms or {}
         out: list[Recommendation] = []
         for surface in self.surfaces:
@@ -328,13 +337,14 @@ class Pipeline:
             if not users:
                 continue
             current = [states[u].current for u in users]
-            when = [ranked_at(surface, s, at.get(u)) for u, s in zip(users, current, strict=True)]
             started = time.perf_counter()
-            answers = self.models[surface.model](current, self.artifacts, surface.k or self.k, when)
+            answers = rank_views(
+                surface, current, self.artifacts, self.k, self.models, [at.get(u) for u in users]
+            )
             self.stats[f"rank_us_{surface.name}"] += round((time.perf_counter() - started) * 1e6)
             self.stats[f"rescored_{surface.name}"] += len(users)
             out.extend(
-                replace(reco, surface=surface.name, seq=reorder.stream_position(states[user]))
+                replace(reco, seq=reorder.stream_position(states[user]))
                 for user, reco in zip(users, answers, strict=True)
             )
         return out
@@ -440,21 +450,64 @@ def replay_offline(
     k: int = 10,
     surfaces: Sequence[Surface] | None = None,
 ) -> dict[int, Recommendation]:
-    """The offline twin of the worker: fold each user's events, rank once at the end.
+    """The offline twin of the worker's ``default`` surface: :func:`replay_surfaces` of that
+    surface only, per user: what the worker leaves at ``reco:{user}`` after consuming
+    ``events`` (the default surface is rescored on every event, so it is ranked once, from the
+    fold of all of them)."""
+    default = (load_surfaces() if surfaces is None else surfaces)[0]
+    answers = replay_surfaces(events, artifacts, config=config, k=k, surfaces=[default])
+    return {user: reco for (user, _), reco in answers.items()}
 
-    Same calls as the worker (``seed_state``/``empty_state``, ``apply``, the ``default``
-    surface's model), so the answer per user is what the worker leaves in Redis at
-    ``reco:{user}`` after consuming ``events`` (the default surface is rescored on every event).
+
+def replay_surfaces(
+    events: Iterable[Event],
+    artifacts: Artifacts,
+    *,
+    config: FeatureConfig,
+    k: int = 10,
+    surfaces: Sequence[Surface] | None = None,
+    seeded: bool = False,
+) -> dict[tuple[int, str], Recommendation]:
+    """The offline twin of the worker, every surface: ``(user, surface) -> answer``, what the
+    worker leaves at ``reco:{user}`` / ``reco:{user}:{surface}`` after consuming ``events``
+    (the fading timer off).
+
+    Same calls as the worker (``seed_state``/``empty_state``, ``apply``,
+    :func:`scorers.surfaces.triggers`/``dispatch`` per event, the models over
+    :func:`scorers.surfaces.view`): each event is applied and the surfaces it triggers take
+    the view of the state after it; each surface is ranked once at the end, from the view it
+    took last (a view changes only at the events that trigger its surface, so this equals
+    ranking at each trigger, and the worker's ranking at the end of each batch). ``seeded``:
+    also what ``stream-app build`` seeded for the events' known users (the ``build``
+    surfaces, ``source="batch"``, where no event rescored them since).
     """
+    declared = tuple(load_surfaces() if surfaces is None else surfaces)
     states: dict[int, UserState] = {}
+    took: dict[tuple[int, str], UserState] = {}
+    built: set[tuple[int, str]] = set()
     for event in reorder.sort_for_apply(events):
         user = event.user_id
         state = states.get(user)
         if state is None:
-            state = artifacts.seed_state(user) or empty_state(user)
-        states[user] = apply(state, event, config)
-    users = list(states)
-    default = (load_surfaces() if surfaces is None else surfaces)[0]
-    model = MODELS[default.model]
-    answers = model([states[user] for user in users], artifacts, default.k or k, None)
-    return dict(zip(users, answers, strict=True))
+            state = artifacts.seed_state(user)
+            if state is not None and seeded:
+                for surface in declared:
+                    if "build" in surface.rescore_on:
+                        took[user, surface.name] = state
+                        built.add((user, surface.name))
+            if state is None:
+                state = empty_state(user)
+        state = states[user] = apply(state, event, config)
+        for name in dispatch(triggers([event], state), declared):
+            took[user, name] = state
+            built.discard((user, name))
+    out: dict[tuple[int, str], Recommendation] = {}
+    for surface in declared:
+        users = [user for user, name in took if name == surface.name]
+        if not users:
+            continue
+        got = rank_views(surface, [took[u, surface.name] for u in users], artifacts, k, MODELS)
+        for user, reco in zip(users, got, strict=True):
+            built_here = (user, surface.name) in built
+            out[user, surface.name] = replace(reco, source="batch") if built_here else reco
+    return out

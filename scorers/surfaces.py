@@ -39,8 +39,8 @@ __all__ = [
     "BATCH_TRIGGERS",
     "CONTEXTS",
     "CONTEXT_TRIGGERS",
-    "EVENT_TRIGGERS",
     "DEFAULT_SURFACE",
+    "EVENT_TRIGGERS",
     "MAX_K",
     "REFRESH",
     "TRIGGERS",
@@ -185,7 +185,7 @@ def _surface(table: Any, source: str, index: int, models: Collection[str]) -> Su
     if refresh == "events" and rescore_on <= BATCH_TRIGGERS:
         raise ConfigError(f'{where}: rescored only on {sorted(rescore_on)}: refresh = "batch"')
     missing_triggers = sorted({t for c in context for t in CONTEXT_TRIGGERS[c]} - rescore_on)
-    if missing_triggers and not EVENT_TRIGGERS <= rescore_on:  # else rescored on every event
+    if missing_triggers and not rescore_on >= EVENT_TRIGGERS:  # else rescored on every event
         raise ConfigError(
             f"{where}: its context {sorted(context)} is changed by {missing_triggers} too: "
             "add them to rescore_on (else its answer depends on how events were batched)"

@@ -101,11 +101,17 @@ class Prequential:
         default_factory=lambda: defaultdict(list)
     )
     """Next-basket recall@K of each surface's answer at the first add of an order."""
-    surfaces: dict[str, Surface] = field(
-        default_factory=lambda: {s.model: s for s in load_surfaces()}
-    )
+    declared: Sequence[Surface] | None = None
+    """The surfaces as the worker declares them (None: the shipped ``scorers/surfaces.toml``):
+    what each surface's view holds (:func:`scorers.surfaces.view`)."""
+    surfaces: dict[str, Surface] = field(init=False)
     """The declared surfaces by model name (``blended``, ``basket``, ``search``,
-    ``buy_again``): what each surface's view holds (:func:`scorers.surfaces.view`)."""
+    ``buy_again``), the shipped ones for a model the declaration does not use."""
+
+    def __post_init__(self) -> None:
+        shipped = {s.model: s for s in load_surfaces()}
+        own = {s.model: s for s in reversed(self.declared or ())}  # the first of each model
+        self.surfaces = {**shipped, **own}
 
     def _state(self, user_id: int) -> UserState:
         state = self.states.get(user_id)

@@ -361,13 +361,21 @@ def rank_views(
 ) -> list[Recommendation]:
     """``surface``'s answers of ``states``: its model over each state's :func:`view` (at
     ``fade_ms[i]`` for a surface the fading timer rescores, when given), ``surface`` set.
-    The one call the worker, ``build``, the rebuild, the offline twin and the eval make."""
+    The one call the worker, ``build``, the rebuild, the offline twin and the eval make.
+
+    A batch surface's answer whose view is the user's batch seed's is what ``stream-app
+    build`` seeded, and says so (``source="batch"``), whoever ranks it."""
     fades = fade_ms if fade_ms is not None else [None] * len(states)
     views = [view(surface, s, f) for s, f in zip(states, fades, strict=True)]
-    answers = models[surface.model](
-        [v for v, _ in views], art, surface.k or k, [t for _, t in views]
-    )
-    return [replace(a, surface=surface.name) for a in answers]
+    model = models[surface.model]
+    answers = model([v for v, _ in views], art, surface.k or k, [t for _, t in views])
+    out = [replace(a, surface=surface.name) for a in answers]
+    if surface.batch and art is not None:
+        for i, (v, _) in enumerate(views):
+            seed = art.seed_state(v.user_id)
+            if seed is not None and view(surface, seed)[0] == v:
+                out[i] = replace(out[i], source="batch")
+    return out
 
 
 def batch_answers(

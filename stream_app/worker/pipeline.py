@@ -479,35 +479,28 @@ def replay_surfaces(
     took last (a view changes only at the events that trigger its surface, so this equals
     ranking at each trigger, and the worker's ranking at the end of each batch). ``seeded``:
     also what ``stream-app build`` seeded for the events' known users (the ``build``
-    surfaces, ``source="batch"``, where no event rescored them since).
+    surfaces no event rescored since).
     """
     declared = tuple(load_surfaces() if surfaces is None else surfaces)
     states: dict[int, UserState] = {}
     took: dict[tuple[int, str], UserState] = {}
-    built: set[tuple[int, str]] = set()
     for event in reorder.sort_for_apply(events):
         user = event.user_id
         state = states.get(user)
         if state is None:
             state = artifacts.seed_state(user)
             if state is not None and seeded:
-                for surface in declared:
-                    if "build" in surface.rescore_on:
-                        took[user, surface.name] = state
-                        built.add((user, surface.name))
+                for name in dispatch({"build"}, declared):
+                    took[user, name] = state
             if state is None:
                 state = empty_state(user)
         state = states[user] = apply(state, event, config)
         for name in dispatch(triggers([event], state), declared):
             took[user, name] = state
-            built.discard((user, name))
     out: dict[tuple[int, str], Recommendation] = {}
     for surface in declared:
         users = [user for user, name in took if name == surface.name]
-        if not users:
-            continue
-        got = rank_views(surface, [took[u, surface.name] for u in users], artifacts, k, MODELS)
-        for user, reco in zip(users, got, strict=True):
-            built_here = (user, surface.name) in built
-            out[user, surface.name] = replace(reco, source="batch") if built_here else reco
+        if users:
+            got = rank_views(surface, [took[u, surface.name] for u in users], artifacts, k, MODELS)
+            out.update(((user, surface.name), reco) for user, reco in zip(users, got, strict=True))
     return out

@@ -4,16 +4,21 @@ events touch, all of them in the batch's one sink write."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
-from features import DEFAULT_CONFIG
+import pytest
+
+from features import DEFAULT_CONFIG, reorder
+from loaders.instacart import split_test_orders
 from schemas.events import CartAdd, Checkout, Event, Search, encode
 from schemas.keys import user_key
 from schemas.recommendation import Recommendation, reco_key
 from scorers import Artifacts, batch_recommendation
 from scorers.surface_models import MODELS
 from scorers.surfaces import batch_answers
+from stream_app.tools.replay import recent_events
 from stream_app.worker import pipeline as pipeline_module
-from stream_app.worker.pipeline import Incoming, Pipeline
+from stream_app.worker.pipeline import Incoming, Pipeline, replay_surfaces
 from stream_app.worker.sinks import MemorySink
 
 SURFACES = ("default", "buy_again", "basket", "search")
@@ -129,3 +134,42 @@ async def test_the_fading_timer_rescores_search_and_default_only(artifacts, monk
     clock[0] += 5 * 60_000
     assert await pipeline.rescore_faded(table) == 1
     assert sink.writes[-1] == [(user, "default"), (user, "search")]
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 0])
+async def test_the_worker_leaves_every_surface_as_the_twin_whatever_the_batches(
+    artifacts, orders, catalog, size
+) -> None:
+    """The worker's own steps (reorder buffers, deltas, dispatch, the fenced sink) over the
+    fixture's last orders cut into batches of ``size`` (0: one batch): every surface key holds
+    the offline twin's answer (build's where no event rescored it)."""
+    _, test = split_test_orders(orders, 1)
+    events = recent_events(orders, test, catalog, search_rate=0.3, seed=1)
+    last = {e.user_id: e.ts for e in events}
+    product = int(artifacts.popular[0])
+    for user in sorted(last)[::2]:  # these end on a search and a cart add, not a checkout
+        events += [
+            Search(f"tail-s-{user}", user, "organic bananas", last[user] + 60_000),
+            CartAdd(f"tail-a-{user}", user, product, last[user] + 90_000),
+        ]
+    events = reorder.sort_for_apply(events)
+    sink = CountingSink()
+    for reco in batch_answers(artifacts, sorted(last), pipeline_module.load_surfaces(), 10, MODELS):
+        sink.data[reco_key(reco.user_id, surface=reco.surface)] = reco.to_bytes()
+    pipeline = Pipeline(artifacts, sink, config=DEFAULT_CONFIG)
+    table: dict[bytes, bytes] = {}
+    step = size or len(events)
+    for start in range(0, len(events), step):
+        await _batch(pipeline, table, events[start : start + step], start)
+
+    twin = replay_surfaces(events, artifacts, config=DEFAULT_CONFIG, seeded=True)
+    assert {s for _, s in twin} == set(SURFACES)
+    for user in last:
+        for surface in SURFACES:
+            raw = sink.data.get(reco_key(user, surface=surface))
+            want = twin.get((user, surface))
+            if want is None:
+                assert raw is None, (user, surface)
+                continue
+            got = replace(Recommendation.from_bytes(raw), updated_at=0, seq=0)
+            assert got == Recommendation.from_bytes(want.to_bytes()), (user, surface)

@@ -47,6 +47,7 @@ __all__ = [
     "Surface",
     "batch_answers",
     "by_name",
+    "changed",
     "dispatch",
     "dump_surfaces",
     "load_surfaces",
@@ -336,6 +337,23 @@ def view(
         recent_orders=state.recent_orders if history else (),
     )
     return out, at if fading is None else fading
+
+
+def changed(before: UserState, after: UserState, surfaces: Iterable[Surface]) -> tuple[str, ...]:
+    """The names of the surfaces whose :func:`view` differs between ``before`` and ``after``
+    (a shopper's state before and after a batch). What :func:`triggers` cannot see: a late
+    event re-folded before earlier ones changes what they did (the cart adds a checkout
+    commits, a session gap it closes), so a view may change in a batch without its triggers.
+
+    >>> surfaces = load_surfaces()
+    >>> a = UserState(7, last_ts=10, basket=(3,), last_add_ts=10, order_ts=(5,))
+    >>> changed(a, UserState(7, last_ts=20, basket=(3,), last_add_ts=10, order_ts=(5,),
+    ...                      searches=(("milk", 20),)), surfaces)
+    ('default', 'search')
+    >>> changed(a, a, surfaces)
+    ()
+    """
+    return tuple(s.name for s in surfaces if view(s, before)[0] != view(s, after)[0])
 
 
 def ranked_at(surface: Surface, state: UserState, now_ms: int | None = None) -> int | None:

@@ -32,6 +32,7 @@ from scorers import Artifacts
 from scorers.surface_models import MODELS, SurfaceModel
 from scorers.surfaces import (
     Surface,
+    changed,
     dispatch,
     load_surfaces,
     rank_views,
@@ -129,6 +130,9 @@ class Pipeline:
         self.highwater: Callable[[str, int], int | None] | None = None
         """``(topic, partition) -> high-water mark`` of the consumer (set by the app): lets
         :func:`reorder.drop_redelivered` tell a recreated topic from a redelivery."""
+        self.before: dict[int, UserState] = {}
+        """The states of the users :meth:`update` touched last, before its events (for
+        :meth:`dispatch`)."""
         self.parsed_capacity = 5_000
         self._parsed: OrderedDict[int, tuple[bytes, reorder.Buffered]] = OrderedDict()
         self.lock = asyncio.Lock()
@@ -242,12 +246,14 @@ class Pipeline:
         dead letters of users whose stored state was unreadable (they were reseeded)."""
         states: dict[int, reorder.Buffered] = {}
         bad: list[DeadLetter] = []
+        self.before = {}
         arrived = wall_ms()
         by_user: dict[int, list[tuple[Incoming, Event]]] = {}
         for msg, event in order_for_apply(decoded):
             by_user.setdefault(event.user_id, []).append((msg, event))
         for user, mine in by_user.items():
             buf, unreadable = self._read(table, user)
+            self.before[user] = buf.current
             if unreadable is not None:
                 bad.append(self._reject_state(user, *unreadable, mine[0][0]))
             buf, events = reorder.drop_redelivered(
@@ -308,15 +314,27 @@ class Pipeline:
         states: Mapping[int, reorder.Buffered],
     ) -> dict[int, tuple[str, ...]]:
         """The surfaces to rescore per touched user: those the user's events of the batch
-        touch (:func:`scorers.surfaces.triggers`, :func:`scorers.surfaces.dispatch`)."""
+        touch (:func:`scorers.surfaces.triggers`, :func:`scorers.surfaces.dispatch`), and
+        those whose view the batch changed all the same (:func:`scorers.surfaces.changed`: a
+        late event re-folded before a checkout changes what it committed)."""
         events: dict[int, list[Event]] = {user: [] for user in states}
         for _, event in decoded:
             if event.user_id in events:
                 events[event.user_id].append(event)
-        return {
-            user: dispatch(triggers(mine, states[user].current), self.surfaces)
-            for user, mine in events.items()
-        }
+        out = {}
+        for user, mine in events.items():
+            after = states[user].current
+            names = dispatch(triggers(mine, after), self.surfaces)
+            before = self.before.get(user)
+            if before is not None and len(names) < len(self.surfaces):
+                rest = [s for s in self.surfaces if s.name not in names]
+                more = set(changed(before, after, rest))
+                if more:
+                    names = tuple(
+                        s.name for s in self.surfaces if s.name in names or s.name in more
+                    )
+            out[user] = names
+        return out
 
     def rank(
         self,

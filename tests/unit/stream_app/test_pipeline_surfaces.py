@@ -173,3 +173,33 @@ async def test_the_worker_leaves_every_surface_as_the_twin_whatever_the_batches(
                 continue
             got = replace(Recommendation.from_bytes(raw), updated_at=0, seq=0)
             assert got == Recommendation.from_bytes(want.to_bytes()), (user, surface)
+
+
+async def test_a_late_cart_add_before_a_checkout_rescores_what_the_checkout_committed(
+    artifacts,
+) -> None:
+    """The checkout comes first (its cart adds late, in the next batch): re-folded in event
+    time it commits them after all, so buy_again and search (history) must be rescored though
+    the late batch holds only a cart add; the answers are the twin's."""
+    user = artifacts.known_users()[3]
+    t = artifacts.seed_state(user).last_ts + 86_400_000
+    pid = int(artifacts.popular[0])
+    sink = CountingSink()
+    pipeline = Pipeline(artifacts, sink, config=DEFAULT_CONFIG)
+    table: dict[bytes, bytes] = {}
+    _seeded(artifacts, sink, user)
+    checkout = Checkout("c1", user, t + 60_000)
+    await _batch(pipeline, table, [Search("s1", user, "milk", t - 10_000), checkout], 0)
+    late = CartAdd("a1", user, pid, t)
+    await _batch(pipeline, table, [late], 2)
+    assert set(sink.writes[-1]) == {(user, s) for s in SURFACES}  # not only default and basket
+    twin = replay_surfaces(
+        [late, checkout, Search("s1", user, "milk", t - 10_000)],
+        artifacts,
+        config=DEFAULT_CONFIG,
+        seeded=True,
+    )
+    for surface in SURFACES:
+        got = Recommendation.from_bytes(sink.data[reco_key(user, surface=surface)])
+        want = Recommendation.from_bytes(twin[user, surface].to_bytes())
+        assert replace(got, updated_at=0, seq=0) == want, surface

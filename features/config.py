@@ -28,7 +28,8 @@ class FeatureConfig:
     max_searches: int = 8
     """Recent searches kept (newest last)."""
     search_ttl_ms: int = 6 * 60 * 60 * 1000
-    """Searches older than this (by event time) are forgotten at the next event."""
+    """Searches older than this (by event time) are forgotten at the next search (only a search
+    changes the searches; scoring ignores them long before, see :func:`search_weight`)."""
     search_half_life_ms: int = 10 * 60 * 1000
     """Half-life of a search's weight in scoring (by event time)."""
     max_order_ts: int = 31

@@ -6,7 +6,9 @@ Rules (time comes only from ``event.ts``; inputs are never mutated):
 * an event arriving more than ``session_gap_ms`` after the previous one starts a new session:
   the open basket is dropped *without* being committed (an abandoned cart is not a purchase);
 * ``cart_add`` appends the product to the basket (a product already in it stays where it was);
-* ``search`` appends the normalised query (searches older than ``search_ttl_ms`` are forgotten);
+* ``search`` appends the normalised query, and forgets the searches older than
+  ``search_ttl_ms`` by its time (only a search changes the searches: scoring ignores a search
+  long before that, after ~66 minutes, see :func:`features.config.search_weight`);
 * ``checkout`` commits the basket to the long-term history as one order and empties it; a
   checkout of an empty basket records no order.
 
@@ -51,9 +53,6 @@ def apply(state: UserState, event: Event, config: FeatureConfig = DEFAULT_CONFIG
     elif not state.last_ts:
         session_start = ts
     last_ts = max(state.last_ts, ts)
-    searches = state.searches
-    if searches and ts - searches[0][1] > config.search_ttl_ms:
-        searches = tuple(s for s in searches if ts - s[1] <= config.search_ttl_ms)
 
     if isinstance(event, CartAdd):
         if event.product_id not in basket:
@@ -64,10 +63,13 @@ def apply(state: UserState, event: Event, config: FeatureConfig = DEFAULT_CONFIG
             recent_ids=recent_ids,
             basket=basket,
             session_start_ts=session_start,
-            searches=searches,
             last_add_ts=max(state.last_add_ts, ts),
         )
+    searches = state.searches
     if isinstance(event, Search):
+        # only a search changes the searches (a surface reading them is rescored on searches)
+        if searches and ts - searches[0][1] > config.search_ttl_ms:
+            searches = tuple(s for s in searches if ts - s[1] <= config.search_ttl_ms)
         query = normalize_query(event.query)
         if query:
             searches = (*searches, (query, ts))[-config.max_searches :]
@@ -87,7 +89,6 @@ def apply(state: UserState, event: Event, config: FeatureConfig = DEFAULT_CONFIG
             recent_ids=recent_ids,
             basket=(),
             session_start_ts=ts,
-            searches=searches,
         )
     raise TypeError(f"not an event: {event!r}")  # pragma: no cover - typed callers only
 

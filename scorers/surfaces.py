@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from features.state import UserState
+from features.state import History, UserState
 from schemas.errors import ConfigError
 from schemas.events import Event
 from schemas.recommendation import DEFAULT_SURFACE, Recommendation
@@ -38,19 +38,24 @@ if TYPE_CHECKING:
 __all__ = [
     "BATCH_TRIGGERS",
     "CONTEXTS",
+    "CONTEXT_TRIGGERS",
     "DEFAULT_SURFACE",
+    "EVENT_TRIGGERS",
     "MAX_K",
     "REFRESH",
     "TRIGGERS",
     "Surface",
     "batch_answers",
     "by_name",
+    "changed",
     "dispatch",
     "dump_surfaces",
     "load_surfaces",
     "parse_surfaces",
+    "rank_views",
     "ranked_at",
     "triggers",
+    "view",
 ]
 
 CONTEXTS = frozenset({"history", "basket", "searches", "time"})
@@ -180,6 +185,12 @@ def _surface(table: Any, source: str, index: int, models: Collection[str]) -> Su
         )
     if refresh == "events" and rescore_on <= BATCH_TRIGGERS:
         raise ConfigError(f'{where}: rescored only on {sorted(rescore_on)}: refresh = "batch"')
+    missing_triggers = sorted({t for c in context for t in CONTEXT_TRIGGERS[c]} - rescore_on)
+    if missing_triggers and not rescore_on >= EVENT_TRIGGERS:  # else rescored on every event
+        raise ConfigError(
+            f"{where}: its context {sorted(context)} is changed by {missing_triggers} too: "
+            "add them to rescore_on (else its answer depends on how events were batched)"
+        )
     k = table.get("k")
     if k is not None and (type(k) is not int or not 1 <= k <= MAX_K):
         raise ConfigError(f"{where}: k must be an integer from 1 to {MAX_K}, got {k!r}")
@@ -243,23 +254,146 @@ def dispatch(kinds: Collection[str], surfaces: Iterable[Surface]) -> tuple[str, 
     >>> dispatch({"search"}, surfaces), dispatch({"cart_add"}, surfaces)
     (('default', 'search'), ('default', 'basket'))
     >>> dispatch({"checkout", "session"}, surfaces), dispatch({"fade"}, surfaces)
-    (('default', 'buy_again', 'basket'), ('default', 'search'))
+    (('default', 'buy_again', 'basket', 'search'), ('default', 'search'))
     """
     return tuple(s.name for s in surfaces if not s.rescore_on.isdisjoint(kinds))
 
 
+CONTEXT_TRIGGERS: dict[str, frozenset[str]] = {
+    "history": frozenset({"checkout"}),
+    "basket": frozenset({"cart_add", "checkout", "session"}),
+    "searches": frozenset({"search"}),
+    "time": frozenset(),
+}
+"""What changes each context (:func:`features.apply`): a surface reading a context is rescored
+on all of it, or on every event, else its answer would depend on how events were batched."""
+EVENT_TRIGGERS = frozenset({"cart_add", "search", "checkout"})
+"""Every event's type: a surface rescored on all of them sees every change of the state."""
+_WHOLE = frozenset({"history", "basket", "searches"})
+
+
+def view(
+    surface: Surface, state: UserState, fade_ms: int | None = None
+) -> tuple[UserState, int | None]:
+    """What ``surface`` ranks of ``state``, and when: ``(state_view, rank_at_ms)``.
+
+    The view holds only the surface's declared context, so the events that do not rescore
+    the surface never change it, and it is stamped (``last_ts``, hence the answer's
+    ``event_ts``) with the time of the last event that changed it: a surface's answer is a
+    function of the shopper's events, not of how they were batched.
+
+    * every context (``default``): the whole state, at ``last_ts`` (every event rescores it);
+    * ``history``: the purchase history (orders, counts, recent baskets), changed by checkouts,
+      at the last checkout;
+    * ``basket``: the open basket, changed by cart adds, checkouts and new sessions, at the
+      latest of them (``last_add_ts``, ``session_start_ts``);
+    * ``searches``: the searches, changed only by searches, at the newest one's time.
+
+    ``rank_at_ms`` is ``fade_ms`` (the fading-search timer's time) for a surface rescored on
+    ``fade``, else the view's own time (None only for the whole state: its ``last_ts``).
+
+    >>> surfaces = by_name(load_surfaces())
+    >>> s = UserState(7, last_ts=900, order_ts=(100, 500), basket=(3,), last_add_ts=800,
+    ...               session_start_ts=500, searches=(("milk", 850),), recent_ids=("e",))
+    >>> v, at = view(surfaces["buy_again"], s)
+    >>> at, v.last_ts, v.basket, v.searches, v.order_ts
+    (500, 500, (), (), (100, 500))
+    >>> v, at = view(surfaces["basket"], s)
+    >>> at, v.basket, v.searches, v.recent_ids
+    (800, (3,), (), ())
+    >>> v, at = view(surfaces["search"], s, fade_ms=990)
+    >>> at, v.last_ts, v.basket, v.searches
+    (990, 850, (), (('milk', 850),))
+    >>> view(surfaces["default"], s) == (s, None)
+    True
+    """
+    context = surface.context
+    fading = fade_ms if "fade" in surface.rescore_on else None
+    if context >= _WHOLE:
+        return state, fading
+    times = [0]
+    history = "history" in context
+    basket = "basket" in context
+    searches = state.searches if "searches" in context else ()
+    if history and state.order_ts:
+        times.append(state.order_ts[-1])
+    if basket:
+        times += (state.last_add_ts, state.session_start_ts)
+    if searches:
+        times.append(max(ts for _, ts in searches))
+    at = max(times)
+    out = UserState(
+        state.user_id,
+        last_ts=at,
+        n_orders=state.n_orders if history else 0,
+        total_items=state.total_items if history else 0,
+        order_ts=state.order_ts if history else (),
+        basket=state.basket if basket else (),
+        session_start_ts=state.session_start_ts if basket else 0,
+        last_add_ts=state.last_add_ts if basket else 0,
+        searches=searches,
+        history=state.history if history else History(),
+        recent_ids=(),
+        recent_orders=state.recent_orders if history else (),
+    )
+    return out, at if fading is None else fading
+
+
+def changed(before: UserState, after: UserState, surfaces: Iterable[Surface]) -> tuple[str, ...]:
+    """The names of the surfaces whose :func:`view` differs between ``before`` and ``after``
+    (a shopper's state before and after a batch). What :func:`triggers` cannot see: a late
+    event re-folded before earlier ones changes what they did (the cart adds a checkout
+    commits, a session gap it closes), so a view may change in a batch without its triggers.
+
+    >>> surfaces = load_surfaces()
+    >>> a = UserState(7, last_ts=10, basket=(3,), last_add_ts=10, order_ts=(5,))
+    >>> changed(a, UserState(7, last_ts=20, basket=(3,), last_add_ts=10, order_ts=(5,),
+    ...                      searches=(("milk", 20),)), surfaces)
+    ('default', 'search')
+    >>> changed(a, a, surfaces)
+    ()
+    """
+    return tuple(s.name for s in surfaces if view(s, before)[0] != view(s, after)[0])
+
+
 def ranked_at(surface: Surface, state: UserState, now_ms: int | None = None) -> int | None:
-    """When ``surface`` ranks ``state`` (None: at its event time): a batch surface at the last
-    checkout, so its answer does not depend on when the batch ran; any other at ``now_ms``.
+    """When ``surface`` ranks ``state`` (:func:`view`; None: at its event time): a batch
+    surface at the last checkout, so its answer does not depend on when the batch ran; one
+    rescored by the fading timer at ``now_ms`` when given.
 
     >>> s = UserState(7, last_ts=900, order_ts=(100, 500))
     >>> surfaces = by_name(load_surfaces())
     >>> ranked_at(surfaces["buy_again"], s, 950), ranked_at(surfaces["search"], s, 950)
     (500, 950)
     """
-    if surface.batch:
-        return state.order_ts[-1] if state.order_ts else None
-    return now_ms
+    return view(surface, state, now_ms)[1]
+
+
+def rank_views(
+    surface: Surface,
+    states: Sequence[UserState],
+    art: Artifacts,
+    k: int,
+    models: Mapping[str, SurfaceModel],
+    fade_ms: Sequence[int | None] | None = None,
+) -> list[Recommendation]:
+    """``surface``'s answers of ``states``: its model over each state's :func:`view` (at
+    ``fade_ms[i]`` for a surface the fading timer rescores, when given), ``surface`` set.
+    The one call the worker, ``build``, the rebuild, the offline twin and the eval make.
+
+    A batch surface's answer whose view is the user's batch seed's is what ``stream-app
+    build`` seeded, and says so (``source="batch"``), whoever ranks it."""
+    fades = fade_ms if fade_ms is not None else [None] * len(states)
+    views = [view(surface, s, f) for s, f in zip(states, fades, strict=True)]
+    model = models[surface.model]
+    answers = model([v for v, _ in views], art, surface.k or k, [t for _, t in views])
+    out = [replace(a, surface=surface.name) for a in answers]
+    if surface.batch and art is not None:
+        for i, (v, _) in enumerate(views):
+            seed = art.seed_state(v.user_id)
+            if seed is not None and view(surface, seed)[0] == v:
+                out[i] = replace(out[i], source="batch")
+    return out
 
 
 def batch_answers(
@@ -281,9 +415,8 @@ def batch_answers(
     for surface in surfaces:
         if "build" not in surface.rescore_on or not seeds:
             continue
-        when = [ranked_at(surface, s) for s in seeds]
-        answers = models[surface.model](seeds, art, surface.k or k, when)
-        out.extend(replace(a, source="batch", surface=surface.name) for a in answers)
+        answers = rank_views(surface, seeds, art, k, models)
+        out.extend(replace(a, source="batch") for a in answers)
     return out
 
 

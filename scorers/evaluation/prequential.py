@@ -10,7 +10,9 @@ states, i.e. from training orders only.
 Surfaces (``scorers.surface_models.MODELS``, the functions the worker calls) are scored in the
 same loop: ``basket`` and ``search`` on every cart add (HR@K), ``buy_again`` at the first add of
 each order against the whole order (next-basket recall), beside the raw co-occurrence baseline
-``cooc_raw``; each model call is timed.
+``cooc_raw``; each model call is timed. Each is ranked from its view of the state
+(:func:`scorers.surfaces.view`, the worker's own call), so it measures what the live surface
+shows: ``search`` at the state's event time, where the fading timer keeps it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from scorers.artifacts import Artifacts
 from scorers.evaluation.methods import CachedAnswer, cooc_raw, personal_top, popularity
 from scorers.evaluation.metrics import recall
 from scorers.surface_models import MODELS
+from scorers.surfaces import Surface, load_surfaces, rank_views
 
 __all__ = ["EventRecord", "Prequential", "history_bucket", "position_bucket"]
 
@@ -98,6 +101,17 @@ class Prequential:
         default_factory=lambda: defaultdict(list)
     )
     """Next-basket recall@K of each surface's answer at the first add of an order."""
+    declared: Sequence[Surface] | None = None
+    """The surfaces as the worker declares them (None: the shipped ``scorers/surfaces.toml``):
+    what each surface's view holds (:func:`scorers.surfaces.view`)."""
+    surfaces: dict[str, Surface] = field(init=False)
+    """The declared surfaces by model name (``blended``, ``basket``, ``search``,
+    ``buy_again``), the shipped ones for a model the declaration does not use."""
+
+    def __post_init__(self) -> None:
+        shipped = {s.model: s for s in load_surfaces()}
+        own = {s.model: s for s in reversed(self.declared or ())}  # the first of each model
+        self.surfaces = {**shipped, **own}
 
     def _state(self, user_id: int) -> UserState:
         state = self.states.get(user_id)
@@ -192,8 +206,12 @@ class Prequential:
         return out
 
     def _timed(self, name: str, state: UserState) -> list[int]:
+        """The surface's answer as the live surface shows it: its model over its view of
+        ``state`` (:func:`scorers.surfaces.rank_views`, the worker's call), a surface the
+        fading timer rescores at the state's event time (where the timer keeps it)."""
+        surface = self.surfaces[name]
         t0 = time.perf_counter()
-        reco = MODELS[name]([state], self.art, self.k)[0]
+        reco = rank_views(surface, [state], self.art, self.k, MODELS, [state.last_ts])[0]
         self.surface_ms[name].append((time.perf_counter() - t0) * 1000.0)
         return [i.product_id for i in reco.items]
 

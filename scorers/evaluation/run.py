@@ -18,6 +18,7 @@ from scorers.evaluation.prequential import Prequential
 from scorers.evaluation.summary import summarize
 from scorers.evaluation.surfaces import summarize_surfaces
 from scorers.model import LinearModel
+from scorers.surfaces import Surface
 
 if TYPE_CHECKING:  # pragma: no cover
     from loaders.catalog import Catalog
@@ -51,10 +52,12 @@ def evaluate(
     online: Any = None,
     progress: Callable[[int], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    surfaces: Sequence[Surface] | None = None,
 ) -> dict[str, Any]:
     """Prequential evaluation of every method over the test period; the result dict.
 
-    ``artifacts`` may be passed when already built from the *training* orders.
+    ``artifacts`` may be passed when already built from the *training* orders; ``surfaces``
+    (default: the shipped declaration) says what each surface's view holds, as the worker's.
     """
     train, test = split_test_orders(orders, test_orders)
     art = artifacts if artifacts is not None else build_artifacts(train, catalog)
@@ -64,7 +67,7 @@ def evaluate(
     )
     if on_start is not None:
         on_start(len(events))
-    run = Prequential(art, k=k, online=online)
+    run = Prequential(art, k=k, online=online, declared=surfaces)
     run.run(events, {o.order_id: o.product_ids for o in test}, progress)
     result = summarize(run, seed=seed)
     result["surfaces"] = summarize_surfaces(run, search_rate, seed=seed)

@@ -22,7 +22,9 @@ FAULTS = ("clean", "kill", "broker", "redis-idle", "redis-mid", "fuzz", "dup", "
 DESCRIPTION = """\
 Replay the shoppers' last --last-orders orders (with synthetic searches) through a real worker
 while injecting one fault per scenario, then compare every shopper's answer in Redis with the
-offline twin (stream_app.worker.pipeline.replay_offline over the same events):
+offline twin (stream_app.worker.pipeline.replay_offline over the same events), and every other
+surface's (reco:USER:SURFACE, replay_surfaces: a fault that re-cuts the batches must not change
+them; one that differs fails the scenario, "N surface answers differ from the twin"):
 
   clean       no fault: the backlog, a worker, the answers (the baseline)
   kill        SIGKILL the worker --kills times at random points of its drain, restarting it

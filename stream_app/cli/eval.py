@@ -257,6 +257,7 @@ def _trained_on(model: LinearModel) -> str:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the evaluation, print the table, write --json / --report."""
     from scorers.evaluation.run import evaluate
+    from scorers.surfaces import load_surfaces
 
     resolve_inputs(args)
     if args.json:
@@ -291,6 +292,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         online=online,
         progress=bar.update,
         on_start=lambda n: setattr(bar, "total", n),
+        surfaces=load_surfaces(settings.surfaces_path),
     )
     bar.close()
     result["model_source"] = model_note

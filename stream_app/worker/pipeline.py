@@ -30,7 +30,14 @@ from schemas.keys import user_key
 from schemas.recommendation import Recommendation
 from scorers import Artifacts
 from scorers.surface_models import MODELS, SurfaceModel
-from scorers.surfaces import Surface, dispatch, load_surfaces, ranked_at, triggers
+from scorers.surfaces import (
+    Surface,
+    changed,
+    dispatch,
+    load_surfaces,
+    rank_views,
+    triggers,
+)
 from stream_app.clock import wall_ms
 from stream_app.worker.deadletter import DeadLetter, dead_letter, unreadable_state
 from stream_app.worker.fading import DecayNotes, search_fading
@@ -43,6 +50,7 @@ __all__ = [
     "feature_config",
     "order_for_apply",
     "replay_offline",
+    "replay_surfaces",
 ]
 
 log = logging.getLogger(__name__)
@@ -122,6 +130,9 @@ class Pipeline:
         self.highwater: Callable[[str, int], int | None] | None = None
         """``(topic, partition) -> high-water mark`` of the consumer (set by the app): lets
         :func:`reorder.drop_redelivered` tell a recreated topic from a redelivery."""
+        self.before: dict[int, UserState] = {}
+        """The states of the users :meth:`update` touched last, before its events (for
+        :meth:`dispatch`)."""
         self.parsed_capacity = 5_000
         self._parsed: OrderedDict[int, tuple[bytes, reorder.Buffered]] = OrderedDict()
         self.lock = asyncio.Lock()
@@ -235,12 +246,14 @@ class Pipeline:
         dead letters of users whose stored state was unreadable (they were reseeded)."""
         states: dict[int, reorder.Buffered] = {}
         bad: list[DeadLetter] = []
+        self.before = {}
         arrived = wall_ms()
         by_user: dict[int, list[tuple[Incoming, Event]]] = {}
         for msg, event in order_for_apply(decoded):
             by_user.setdefault(event.user_id, []).append((msg, event))
         for user, mine in by_user.items():
             buf, unreadable = self._read(table, user)
+            self.before[user] = buf.current
             if unreadable is not None:
                 bad.append(self._reject_state(user, *unreadable, mine[0][0]))
             buf, events = reorder.drop_redelivered(
@@ -301,15 +314,27 @@ class Pipeline:
         states: Mapping[int, reorder.Buffered],
     ) -> dict[int, tuple[str, ...]]:
         """The surfaces to rescore per touched user: those the user's events of the batch
-        touch (:func:`scorers.surfaces.triggers`, :func:`scorers.surfaces.dispatch`)."""
+        touch (:func:`scorers.surfaces.triggers`, :func:`scorers.surfaces.dispatch`), and
+        those whose view the batch changed all the same (:func:`scorers.surfaces.changed`: a
+        late event re-folded before a checkout changes what it committed)."""
         events: dict[int, list[Event]] = {user: [] for user in states}
         for _, event in decoded:
             if event.user_id in events:
                 events[event.user_id].append(event)
-        return {
-            user: dispatch(triggers(mine, states[user].current), self.surfaces)
-            for user, mine in events.items()
-        }
+        out = {}
+        for user, mine in events.items():
+            after = states[user].current
+            names = dispatch(triggers(mine, after), self.surfaces)
+            before = self.before.get(user)
+            if before is not None and len(names) < len(self.surfaces):
+                rest = [s for s in self.surfaces if s.name not in names]
+                more = set(changed(before, after, rest))
+                if more:
+                    names = tuple(
+                        s.name for s in self.surfaces if s.name in names or s.name in more
+                    )
+            out[user] = names
+        return out
 
     def rank(
         self,
@@ -318,9 +343,11 @@ class Pipeline:
         surfaces: Mapping[int, Collection[str]] | None = None,
     ) -> list[Recommendation]:
         """The answers of each touched user on ``surfaces[user]`` (None: every surface), each
-        ranked by its surface's model at event time or ``now_ms[user]`` (a batch surface at
-        the user's last checkout, as ``stream-app build`` ranks it), its ``seq`` the user's
-        :func:`reorder.stream_position` (the fence's tie-break). Default answers first."""
+        ranked by its surface's model from the surface's view of the state
+        (:func:`scorers.surfaces.rank_views`: what its context holds, at the time of the last
+        event that changed it; at ``now_ms[user]``, the fading timer's time, for a surface
+        rescored on ``fade``), its ``seq`` the user's :func:`reorder.stream_position` (the
+        fence's tie-break). Default answers first."""
         at = now_ms or {}
         out: list[Recommendation] = []
         for surface in self.surfaces:
@@ -328,13 +355,14 @@ class Pipeline:
             if not users:
                 continue
             current = [states[u].current for u in users]
-            when = [ranked_at(surface, s, at.get(u)) for u, s in zip(users, current, strict=True)]
             started = time.perf_counter()
-            answers = self.models[surface.model](current, self.artifacts, surface.k or self.k, when)
+            answers = rank_views(
+                surface, current, self.artifacts, self.k, self.models, [at.get(u) for u in users]
+            )
             self.stats[f"rank_us_{surface.name}"] += round((time.perf_counter() - started) * 1e6)
             self.stats[f"rescored_{surface.name}"] += len(users)
             out.extend(
-                replace(reco, surface=surface.name, seq=reorder.stream_position(states[user]))
+                replace(reco, seq=reorder.stream_position(states[user]))
                 for user, reco in zip(users, answers, strict=True)
             )
         return out
@@ -440,21 +468,57 @@ def replay_offline(
     k: int = 10,
     surfaces: Sequence[Surface] | None = None,
 ) -> dict[int, Recommendation]:
-    """The offline twin of the worker: fold each user's events, rank once at the end.
+    """The offline twin of the worker's ``default`` surface: :func:`replay_surfaces` of that
+    surface only, per user: what the worker leaves at ``reco:{user}`` after consuming
+    ``events`` (the default surface is rescored on every event, so it is ranked once, from the
+    fold of all of them)."""
+    default = (load_surfaces() if surfaces is None else surfaces)[0]
+    answers = replay_surfaces(events, artifacts, config=config, k=k, surfaces=[default])
+    return {user: reco for (user, _), reco in answers.items()}
 
-    Same calls as the worker (``seed_state``/``empty_state``, ``apply``, the ``default``
-    surface's model), so the answer per user is what the worker leaves in Redis at
-    ``reco:{user}`` after consuming ``events`` (the default surface is rescored on every event).
+
+def replay_surfaces(
+    events: Iterable[Event],
+    artifacts: Artifacts,
+    *,
+    config: FeatureConfig,
+    k: int = 10,
+    surfaces: Sequence[Surface] | None = None,
+    seeded: bool = False,
+) -> dict[tuple[int, str], Recommendation]:
+    """The offline twin of the worker, every surface: ``(user, surface) -> answer``, what the
+    worker leaves at ``reco:{user}`` / ``reco:{user}:{surface}`` after consuming ``events``
+    (the fading timer off).
+
+    Same calls as the worker (``seed_state``/``empty_state``, ``apply``,
+    :func:`scorers.surfaces.triggers`/``dispatch`` per event, the models over
+    :func:`scorers.surfaces.view`): each event is applied and the surfaces it triggers take
+    the view of the state after it; each surface is ranked once at the end, from the view it
+    took last (a view changes only at the events that trigger its surface, so this equals
+    ranking at each trigger, and the worker's ranking at the end of each batch). ``seeded``:
+    also what ``stream-app build`` seeded for the events' known users (the ``build``
+    surfaces no event rescored since).
     """
+    declared = tuple(load_surfaces() if surfaces is None else surfaces)
     states: dict[int, UserState] = {}
+    took: dict[tuple[int, str], UserState] = {}
     for event in reorder.sort_for_apply(events):
         user = event.user_id
         state = states.get(user)
         if state is None:
-            state = artifacts.seed_state(user) or empty_state(user)
-        states[user] = apply(state, event, config)
-    users = list(states)
-    default = (load_surfaces() if surfaces is None else surfaces)[0]
-    model = MODELS[default.model]
-    answers = model([states[user] for user in users], artifacts, default.k or k, None)
-    return dict(zip(users, answers, strict=True))
+            state = artifacts.seed_state(user)
+            if state is not None and seeded:
+                for name in dispatch({"build"}, declared):
+                    took[user, name] = state
+            if state is None:
+                state = empty_state(user)
+        state = states[user] = apply(state, event, config)
+        for name in dispatch(triggers([event], state), declared):
+            took[user, name] = state
+    out: dict[tuple[int, str], Recommendation] = {}
+    for surface in declared:
+        users = [user for user, name in took if name == surface.name]
+        if users:
+            got = rank_views(surface, [took[u, surface.name] for u in users], artifacts, k, MODELS)
+            out.update(((user, surface.name), reco) for user, reco in zip(users, got, strict=True))
+    return out

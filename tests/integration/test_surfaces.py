@@ -112,7 +112,9 @@ def test_build_seeds_the_default_and_buy_again_surfaces_of_known_shoppers(env: E
     assert b'"surface"' not in stored["default"]  # reco:{user} is the value it always was
 
 
-def test_a_search_rescores_search_and_default_and_leaves_buy_again_untouched(env: Env) -> None:
+def test_a_search_rescores_search_and_default_and_leaves_buy_again_and_basket_untouched(
+    env: Env,
+) -> None:
     user = env.artifacts.known_users()[1]
     t = env.artifacts.seed_state(user).last_ts + 86_400_000
     product = int(env.artifacts.popular[0])
@@ -139,7 +141,9 @@ def test_a_search_rescores_search_and_default_and_leaves_buy_again_untouched(env
     assert (
         Recommendation.from_bytes(env.wait_for(user, "basket", t + 60_000)).event_ts == t + 60_000
     )
-    assert env.stored(user)["search"] == search  # a checkout does not rescore search
+    # a checkout rescores search too (its history changed), ranked at the checkout
+    searched = Recommendation.from_bytes(env.wait_for(user, "search", t + 60_000))
+    assert searched.event_ts == t + 60_000 and searched.items
 
     metrics = urllib.request.urlopen(
         f"http://127.0.0.1:{env.settings.web_port}/metrics", timeout=5

@@ -131,6 +131,8 @@ class Lab:
         self.progress = progress
         self.stamp = f"{int(time.time())}-{os.getpid()}"
         self.twin = workload.twin(workload.events, services)
+        self.surface_twin = workload.surface_twin(workload.events, services)
+        """Every other surface's offline answer per shopper (``(user, surface)`` keys)."""
         self.times = event_times(workload.events)
         self.last_ts = {user: ts[-1] for user, ts in self.times.items()}
 
@@ -328,12 +330,40 @@ class Run:
             ]
         if verdict.behind:
             result.extra["behind_shoppers"] = sorted(verdict.behind)[:20]
+        if twin is None:  # every other surface too, against the twin of the same events
+            self._judge_surfaces(result)
         if self.worker is not None and not self.worker.alive():
             result.notes.append(
                 f"the worker had exited (code {self.worker.proc.returncode}); "
                 f"log {self.worker.log_path}"
             )
         return result
+
+    def _judge_surfaces(self, result: ScenarioResult) -> None:
+        """Add to ``result`` the surface answers (``reco:{user}:{surface}``) that are not the
+        twin's: a fault must not leave any surface differing from what the events imply."""
+        from scorers.surfaces import DEFAULT_SURFACE, load_surfaces
+        from stream_app.tools.chaos.observe import judge_surfaces
+
+        names = [
+            s.name for s in load_surfaces(self.settings.surfaces_path) if s.name != DEFAULT_SURFACE
+        ]
+        try:
+            got = self.answers.read_surfaces(names)
+        except ServiceError as exc:
+            result.notes.append(f"surface answers unreadable at the end: {exc}")
+            got = {(u, name): None for name in names for u in self.answers.users}
+        differing = judge_surfaces(got, self.lab.surface_twin)
+        result.extra["differing_surface_answers"] = len(differing)
+        if differing:
+            result.failed.append(f"{len(differing)} surface answers differ from the twin")
+            result.extra["differing_surface_examples"] = [
+                {
+                    "surface": name,
+                    **_difference(user, got[user, name], self.lab.surface_twin.get((user, name))),
+                }
+                for user, name in differing[:3]
+            ]
 
 
 def _difference(

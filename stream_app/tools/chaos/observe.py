@@ -16,7 +16,15 @@ from schemas.errors import InvalidData, ServiceError
 from schemas.events import Event
 from schemas.recommendation import Recommendation, reco_key
 
-__all__ = ["Answers", "Verdict", "event_times", "judge", "same_answer", "wait_until"]
+__all__ = [
+    "Answers",
+    "Verdict",
+    "event_times",
+    "judge",
+    "judge_surfaces",
+    "same_answer",
+    "wait_until",
+]
 
 Got = Mapping[int, Recommendation | None]
 
@@ -60,6 +68,27 @@ class Verdict:
     when the shopper has no answer of their own)."""
     behind: frozenset[int]
     """Shoppers whose answer does not reflect their last event."""
+
+
+def judge_surfaces(
+    got: Mapping[tuple[int, str], Recommendation | None],
+    twin: Mapping[tuple[int, str], Recommendation],
+) -> list[tuple[int, str]]:
+    """The ``(shopper, surface)`` pairs of ``got`` whose answer (or lack of one) is not the
+    twin's.
+
+    >>> from schemas.recommendation import RecoItem
+    >>> a = Recommendation(7, (RecoItem(1, 0.5),), "m", surface="basket")
+    >>> judge_surfaces({(7, "basket"): a, (7, "search"): None, (8, "basket"): a},
+    ...                {(7, "basket"): a, (8, "search"): a})
+    [(8, 'basket')]
+    """
+    return sorted(
+        key
+        for key, answer in got.items()
+        if (key in twin and not same_answer(answer, twin[key]))
+        or (key not in twin and answer is not None)
+    )
 
 
 def judge(got: Got, twin: Mapping[int, Recommendation], times: Mapping[int, list[int]]) -> Verdict:
@@ -111,6 +140,26 @@ class Answers:
                 out[user] = None if raw is None else Recommendation.from_bytes(raw)
             except InvalidData:  # unreadable counts as absent: the reader serves the fallback
                 out[user] = None
+        return out
+
+    def read_surfaces(self, names: Iterable[str]) -> dict[tuple[int, str], Recommendation | None]:
+        """Every shopper's answer of each surface of ``names`` (not ``default``), one ``MGET``;
+        :class:`ServiceError` when Redis does not answer."""
+        from redis.exceptions import RedisError
+
+        keys = [(u, name) for name in names for u in self.users]
+        if not keys:
+            return {}
+        try:
+            values = self.client.mget([reco_key(u, self.prefix, name) for u, name in keys])
+        except (RedisError, OSError) as exc:
+            raise ServiceError(f"reading surface answers from Redis failed: {exc}") from exc
+        out: dict[tuple[int, str], Recommendation | None] = {}
+        for key, raw in zip(keys, values, strict=True):
+            try:
+                out[key] = None if raw is None else Recommendation.from_bytes(raw)
+            except InvalidData:
+                out[key] = None
         return out
 
     def has_fallback(self) -> bool:

@@ -39,6 +39,26 @@ class Workload:
         config = feature_config(self.artifacts, settings.session_gap_ms)
         return replay_offline(events, self.artifacts, config=config, k=settings.k)
 
+    def surface_twin(
+        self, events: Iterable[Event], settings: Settings
+    ) -> dict[tuple[int, str], Recommendation]:
+        """The offline answer of every surface other than ``default`` of every shopper in
+        ``events`` (``stream-app build``'s where no event rescored it): what the worker must
+        leave at ``reco:{user}:{surface}``, however its batches were cut by the faults."""
+        from scorers.surfaces import DEFAULT_SURFACE, load_surfaces
+        from stream_app.worker.pipeline import feature_config, replay_surfaces
+
+        config = feature_config(self.artifacts, settings.session_gap_ms)
+        answers = replay_surfaces(
+            events,
+            self.artifacts,
+            config=config,
+            k=settings.k,
+            surfaces=load_surfaces(settings.surfaces_path),
+            seeded=True,
+        )
+        return {key: reco for key, reco in answers.items() if key[1] != DEFAULT_SURFACE}
+
 
 def load_workload(
     orders_path: Path,
@@ -88,10 +108,15 @@ def run_settings(services: Settings, run: str, artifacts_dir: Path) -> Settings:
 
 
 def seed_answers(artifacts: Artifacts, settings: Settings) -> int:
-    """The fallback and every known shopper's batch answer under ``settings.reco_prefix``, as
-    ``stream-app build`` leaves them (chaos builds once, then seeds each scenario's prefix)."""
-    from scorers import batch_recommendation, fallback
+    """The fallback and every known shopper's batch answers (every surface ``build`` seeds)
+    under ``settings.reco_prefix``, as ``stream-app build`` leaves them (chaos builds once, then
+    seeds each scenario's prefix); the number of default answers."""
+    from scorers import fallback
+    from scorers.surface_models import MODELS
+    from scorers.surfaces import DEFAULT_SURFACE, batch_answers, load_surfaces
     from stream_app.worker.sinks import RedisSink
+
+    surfaces = load_surfaces(settings.surfaces_path)
 
     async def seed() -> int:
         sink = RedisSink.from_url(settings.redis_url, settings.reco_prefix)
@@ -100,12 +125,11 @@ def seed_answers(artifacts: Artifacts, settings: Settings) -> int:
             users = artifacts.known_users()
             written = 0
             for i in range(0, len(users), 1000):  # pipelined batches, as build writes them
-                chunk = [
-                    batch_recommendation(artifacts, u, settings.k) for u in users[i : i + 1000]
-                ]
-                answers = [r for r in chunk if r is not None]
+                answers = batch_answers(
+                    artifacts, users[i : i + 1000], surfaces, settings.k, MODELS
+                )
                 await sink.write(answers)
-                written += len(answers)
+                written += sum(r.surface == DEFAULT_SURFACE for r in answers)
             return written
         finally:
             await sink.close()

@@ -72,8 +72,10 @@ def test_searches_are_normalised_bounded_and_expire_by_event_time():
         cfg,
     )
     assert [q for q, _ in s.searches] == ["milk", "egg"]
-    s = apply(s, add(9, 1, T0 + 11 * MIN), cfg)
-    assert s.searches == ()
+    s = apply(s, add(9, 1, T0 + 11 * MIN), cfg)  # only a search changes the searches
+    assert [q for q, _ in s.searches] == ["milk", "egg"]
+    s = apply(s, Search("s9", 7, "bread", T0 + 11 * MIN), cfg)
+    assert s.searches == (("bread", T0 + 11 * MIN),)
 
 
 def test_late_event_never_moves_time_backwards():

@@ -44,7 +44,7 @@ def test_the_shipped_declaration_has_the_four_surfaces_with_their_triggers() -> 
     assert surfaces["buy_again"].refresh == "batch"
     assert surfaces["buy_again"].rescore_on == {"build", "checkout"}
     assert surfaces["basket"].rescore_on == {"cart_add", "checkout", "session"}
-    assert surfaces["search"].rescore_on == {"search", "fade"}
+    assert surfaces["search"].rescore_on == {"search", "checkout", "fade"}
     assert all(s.model in MODELS for s in surfaces.values())
 
 
@@ -77,6 +77,10 @@ def test_a_file_of_its_own_overrides_the_shipped_one_and_default_comes_first(
         (_with("rescore_on", '["build", "cart_add"]'), "a batch surface is rescored only on"),
         (_with("refresh", '"hourly"'), "refresh must be one of ['batch', 'events']"),
         (_with("rescore_on", "[]"), "rescore_on is empty"),
+        (
+            _with("rescore_on", '["build"]'),
+            "surface 'deals': its context ['history', 'time'] is changed by ['checkout'] too",
+        ),
         (_with("name", '"Buy Again"'), "name must be lower-case letters"),
         (_with("colour", '"red"'), "unknown fields ['colour']"),
         (GOOD.replace('model = "buy_again"\n', ""), "surface 'deals': missing model"),

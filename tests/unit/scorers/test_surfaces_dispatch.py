@@ -21,10 +21,10 @@ def test_a_cart_add_does_not_rescore_buy_again() -> None:
     assert dispatch(kinds, SURFACES) == ("default", "basket")
 
 
-def test_a_checkout_rescores_buy_again_and_the_emptied_basket() -> None:
+def test_a_checkout_rescores_buy_again_the_emptied_basket_and_search_on_the_new_history() -> None:
     after = UserState(7, last_ts=T, session_start_ts=T, n_orders=1)  # checkout starts a session
     kinds = triggers([CartAdd("a", 7, 5, T - 30_000), Checkout("c", 7, T)], after)
-    assert dispatch(kinds, SURFACES) == ("default", "buy_again", "basket")
+    assert dispatch(kinds, SURFACES) == ("default", "buy_again", "basket", "search")
 
 
 def test_the_fading_timer_rescores_search_and_default_only() -> None:

@@ -104,3 +104,14 @@ def test_a_bad_declaration_is_a_config_error_naming_the_file_and_the_surface(
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
         load_surfaces(tmp_path / "nowhere.toml")
+
+
+def test_the_documented_alternative_declaration_loads() -> None:
+    from pathlib import Path
+
+    from scorers.surfaces import by_name, load_surfaces
+
+    path = Path(__file__).resolve().parents[3] / "docs" / "surfaces-context-rich.toml"
+    surfaces = by_name(load_surfaces(path))
+    assert "cart_add" in surfaces["search"].rescore_on
+    assert "search" in surfaces["basket"].rescore_on

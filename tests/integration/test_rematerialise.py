@@ -17,7 +17,7 @@ import pytest
 
 from loaders.catalog import load_catalog
 from loaders.instacart import read_orders, split_test_orders
-from schemas.recommendation import Recommendation, reco_key
+from schemas.recommendation import DEFAULT_SURFACE, Recommendation, reco_key
 from scorers import Artifacts
 from stream_app.settings import Settings
 from stream_app.stack.procs import free_port
@@ -46,18 +46,23 @@ class Env:
 
     def answers(self) -> dict[str, Recommendation]:
         """Every answer under the run's prefix (the fallback too), without the wall-clock stamp;
-        not the probe user's (deleted by the readiness check, maybe rebuilt since)."""
+        not the probe user's (deleted by the readiness check, maybe rebuilt since).
+
+        A surface other than the default is rescored on some events only, so its last write
+        may be at an earlier stream position (``seq``, the fence's tie-break) than a rebuild
+        writes it at: its ``seq`` is left out, the answer itself is compared."""
         keys = sorted(
             k.decode()
             for k in self.client.keys(f"{self.settings.reco_prefix}:*")
             if k.decode() not in {self.marker, reco_key(PROBE_USER, self.settings.reco_prefix)}
         )
         values = self.client.mget(keys) if keys else []
-        return {
-            k: replace(Recommendation.from_bytes(v), updated_at=0)
-            for k, v in zip(keys, values, strict=True)
-            if v is not None
-        }
+        out = {}
+        for k, v in zip(keys, values, strict=True):
+            if v is not None:
+                reco = replace(Recommendation.from_bytes(v), updated_at=0)
+                out[k] = reco if reco.surface == DEFAULT_SURFACE else replace(reco, seq=0)
+        return out
 
     def settled(self, timeout_s: float = 60.0) -> Marker:
         """Wait until the marker says every partition's answers are written under this Redis."""
@@ -94,7 +99,8 @@ class Env:
                 differ = [k for k in before if k in now and now[k] != before[k]]
                 raise AssertionError(
                     f"{len(missing)} answers missing (first {missing[:3]}), {len(differ)} differ "
-                    f"(first {differ[:1]}); worker log: {self.worker.log_path}"
+                    f"(first {differ[:1]}: {_changed(before, now, differ[:1])}); "
+                    f"worker log: {self.worker.log_path}"
                 )
             assert self.worker.alive(), f"worker exited: {self.worker.log_path}"
             time.sleep(0.05)
@@ -219,3 +225,14 @@ def test_the_worker_keeps_each_user_in_the_changelog_partition_partition_of_name
         if r.partition != partition_of(r.key, env.settings.partitions)
     ]
     assert misplaced == []
+
+
+def _changed(
+    before: dict[str, Recommendation], now: dict[str, Recommendation], keys: list[str]
+) -> list[dict[str, tuple[object, object]]]:
+    """The fields that differ, per key (for failure messages)."""
+    out = []
+    for k in keys:
+        a, b = before[k].to_dict(), now[k].to_dict()
+        out.append({f: (a[f], b.get(f)) for f in a if a[f] != b.get(f)})
+    return out

@@ -124,6 +124,23 @@ def _owned(state: UserState, art: Artifacts) -> np.ndarray:
     return np.concatenate([hp, basket])
 
 
+def _stacked_contexts(
+    states: Sequence[UserState], art: Artifacts
+) -> tuple[list[int], list[int], np.ndarray, np.ndarray, np.ndarray, list[int]] | None:
+    """The basket contexts of the shoppers who have one, stacked: (their indexes, context
+    lengths, the context products, their recency weights, each row's owner, each shopper's
+    last add); None when nobody has a context."""
+    ctxs = [_context(s, art.n_products) for s in states]
+    with_ctx = [i for i, c in enumerate(ctxs) if len(c)]
+    if not with_ctx:
+        return None
+    lens = [len(ctxs[i]) for i in with_ctx]
+    ctx = np.concatenate([ctxs[i] for i in with_ctx])
+    rec = np.concatenate([_RECENCY[m] for m in lens])
+    owner = np.repeat(np.arange(len(with_ctx)), lens)
+    return with_ctx, lens, ctx, rec, owner, [int(ctxs[i][-1]) for i in with_ctx]
+
+
 def best_possible(states: Sequence[UserState], art: Artifacts) -> np.ndarray:
     """An upper bound of each shopper's best discovery score (0 with an empty basket), at a
     fraction of :func:`discover_many`'s cost, so that a caller keeping only scores above a
@@ -134,18 +151,13 @@ def best_possible(states: Sequence[UserState], art: Artifacts) -> np.ndarray:
     coarse bound is not enough, the best vote x factor of each basket item's own partners
     (up to rounding: compare with a relative margin).
     """
-    n_p = art.n_products
     w_t = discovery_table(art)[1]
-    ctxs = [_context(s, n_p) for s in states]
     out = np.zeros(len(states))
-    with_ctx = [i for i, c in enumerate(ctxs) if len(c)]
-    if not with_ctx:
+    stacked = _stacked_contexts(states, art)
+    if stacked is None:
         return out
-    lens = [len(ctxs[i]) for i in with_ctx]
-    ctx = np.concatenate([ctxs[i] for i in with_ctx])
-    rec = np.concatenate([_RECENCY[m] for m in lens])
-    owner = np.repeat(np.arange(len(with_ctx)), lens)
-    last_aisle = art.aisle[[ctxs[i][-1] for i in with_ctx]]
+    with_ctx, lens, ctx, rec, owner, last = stacked
+    last_aisle = art.aisle[last]
     best_factor = _best_factor(art)[last_aisle]
     out[with_ctx] = np.bincount(owner, weights=w_t[ctx, 0] * rec, minlength=len(lens))
     out[with_ctx] *= best_factor
@@ -155,18 +167,13 @@ def best_possible(states: Sequence[UserState], art: Artifacts) -> np.ndarray:
 def tighter_bound(states: Sequence[UserState], art: Artifacts) -> np.ndarray:
     """:func:`best_possible` refined: each basket item's best partner by its own vote x the
     aisle factor of that partner (a gather of the basket's partner lists)."""
-    n_p = art.n_products
     w_t = discovery_table(art)[1]
-    ctxs = [_context(s, n_p) for s in states]
     out = np.zeros(len(states))
-    with_ctx = [i for i, c in enumerate(ctxs) if len(c)]
-    if not with_ctx:
+    stacked = _stacked_contexts(states, art)
+    if stacked is None:
         return out
-    lens = [len(ctxs[i]) for i in with_ctx]
-    ctx = np.concatenate([ctxs[i] for i in with_ctx])
-    rec = np.concatenate([_RECENCY[m] for m in lens])
-    owner = np.repeat(np.arange(len(with_ctx)), lens)
-    last_aisle = np.repeat(art.aisle[[ctxs[i][-1] for i in with_ctx]], lens)
+    with_ctx, lens, ctx, rec, owner, last = stacked
+    last_aisle = np.repeat(art.aisle[last], lens)
     factor = art.aisle_next[last_aisle[:, None], _partner_aisles(art)[ctx]].astype(np.float64)
     factor += AISLE_FLOOR
     factor *= w_t[ctx]

@@ -113,6 +113,12 @@ def _recommendation(
                 break
             if int(pid) not in have:
                 items.append(RecoItem(int(pid), 0.0, "popular right now"))
+    return stamped(state, art, items, len(c.pids))
+
+
+def stamped(state: UserState, art: Artifacts, items: list[RecoItem], n: int) -> Recommendation:
+    """A streamed answer of ``items`` ranked from ``n`` candidates: ``source="stream"``,
+    ``event_ts=state.last_ts``, ``updated_at=0`` (the edge stamps wall time)."""
     return Recommendation(
         state.user_id,
         tuple(items),
@@ -120,7 +126,7 @@ def _recommendation(
         "stream",
         0,
         state.last_ts,
-        {"n_candidates": len(c.pids)},
+        {"n_candidates": n},
     )
 
 

@@ -33,7 +33,7 @@ from schemas.recommendation import RecoItem, Recommendation
 from scorers.artifacts import Artifacts
 from scorers.discovery import Discovered, best_possible, discover_many, tighter_bound
 from scorers.featurize import COL, Candidates
-from scorers.rank import _recommendation, _short, _with_reasons, rank_many
+from scorers.rank import _recommendation, _short, _with_reasons, rank_many, stamped
 
 __all__ = [
     "BASKET_HABIT_MIN",
@@ -73,19 +73,6 @@ _SEARCH = COL["search_match"]
 _DAYS_SINCE = COL["u_days_since"]
 
 
-def _answer(state: UserState, art: Artifacts, items: list[RecoItem], n: int) -> Recommendation:
-    """A surface's answer, stamped as :func:`scorers.rank.recommend_many` stamps its own."""
-    return Recommendation(
-        state.user_id,
-        tuple(items),
-        art.model.version,
-        "stream",
-        0,
-        state.last_ts,
-        {"n_candidates": n},
-    )
-
-
 def blended(
     states: Sequence[UserState],
     art: Artifacts,
@@ -115,7 +102,7 @@ def _blended(
             boosted = scores + search_boost * c.X[:, _SEARCH]
             top = (-boosted).argsort(kind="stable")[:k]
             items = _search_items(art, c, boosted, top, _with_reasons(state, art, c, scores, top))
-            answers.append(_answer(state, art, items, len(c.pids)))
+            answers.append(stamped(state, art, items, len(c.pids)))
         else:
             answers.append(_recommendation(state, art, k, c, scores, top))
     if DISCOVERY_SLOTS <= 0 or not any(s.basket for s in states):
@@ -204,7 +191,7 @@ def buy_again(
                 strict=True,
             )
         ]
-        out.append(_answer(state, art, items, len(idx)))
+        out.append(stamped(state, art, items, len(idx)))
     return out
 
 
@@ -256,7 +243,7 @@ def _basket(
         if len(top) and scores[top[0]] >= BASKET_HABIT_MIN:
             habit = _with_reasons(state, art, c, scores, top[:1])
         items = _new_items(state, art, disc, k - len(habit), {i.product_id for i in habit})
-        out.append(_answer(state, art, items + habit, len(disc.pids) + len(c.pids)))
+        out.append(stamped(state, art, items + habit, len(disc.pids) + len(c.pids)))
     return out
 
 

@@ -127,22 +127,10 @@ def _du_mb(path: Path) -> float:
 
 def table_sizes(settings: Settings) -> list[int]:
     """Value sizes of a stopped worker's RocksDB table (every partition database)."""
-    import rocksdict
+    from stream_app.worker.app import tabledir
+    from stream_app.worker.store import read_stopped
 
-    from stream_app.worker.app import datadir
-
-    sizes: list[int] = []
-    for path in sorted((datadir(settings) / "v1" / "tables").glob("user-state-*.db")):
-        db = rocksdict.Rdict(
-            str(path),
-            options=rocksdict.Options(raw_mode=True),
-            access_type=rocksdict.AccessType.read_only(),
-        )
-        try:
-            sizes.extend(len(v) for k, v in db.items() if not k.startswith(b"__faust"))
-        finally:
-            db.close()
-    return sizes
+    return [len(v) for p in read_stopped(tabledir(settings)).values() for v in p.values.values()]
 
 
 def _restart(worker_factory: Callable[[str], Any], name: str) -> tuple[Any, float, float]:

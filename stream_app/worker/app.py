@@ -67,7 +67,7 @@ from stream_app.worker.pipeline import Incoming, Pipeline, feature_config
 from stream_app.worker.sinks import RedisSink, Sink
 from stream_app.worker.store import estimated_keys, rocksdb_options, store_url
 
-__all__ = ["create_app", "datadir", "internal_topics"]
+__all__ = ["create_app", "datadir", "internal_topics", "tabledir"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,11 @@ def datadir(settings: Settings) -> Path:
     one per web port, as workers on one host must not share RocksDB databases, and a worker
     restarted on its port finds its own again."""
     return settings.state_dir / "faust" / settings.app_id / f"worker-{settings.web_port}"
+
+
+def tabledir(settings: Settings) -> Path:
+    """Where Faust keeps one worker's table databases (``{datadir}/v{version}/tables``)."""
+    return datadir(settings) / "v1" / "tables"
 
 
 def create_app(

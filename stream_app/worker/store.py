@@ -22,7 +22,8 @@ Two things about Faust's own ``rocksdb://`` store decide the shape of this modul
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from aiokafka.partitioner import murmur2
 from faust.stores import rocksdb as faust_rocksdb
@@ -31,8 +32,11 @@ from faust.types import TP
 __all__ = [
     "STORES",
     "PartitionedRocksStore",
+    "StoppedPartition",
+    "confirmed_offsets",
     "estimated_keys",
     "partition_of",
+    "read_stopped",
     "rocksdb_options",
     "store_url",
 ]
@@ -41,6 +45,14 @@ STORES = ("rocksdb", "memory")
 """Values of ``Settings.table_store``."""
 
 MB = 1024 * 1024
+
+
+class StoppedPartition(NamedTuple):
+    """One partition database of a stopped worker."""
+
+    offset: int | None
+    """The changelog offset it holds everything up to (None: none recorded)."""
+    values: dict[bytes, bytes]
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -102,18 +114,18 @@ class PartitionedRocksStore(faust_rocksdb.Store):
         """Write changelog-confirmed ``values`` and, in the same atomic batch per partition,
         the highest confirmed changelog ``offsets``: what recovery resumes after."""
         batches: dict[int, Any] = {}
+
+        def batch(partition: int) -> Any:
+            if partition not in batches:
+                batches[partition] = faust_rocksdb.rocksdict.WriteBatch(raw_mode=True)
+            return batches[partition]
+
         for key, value in values.items():
-            batch = batches.get(p := self.partition(key))
-            if batch is None:
-                batch = batches[p] = faust_rocksdb.rocksdict.WriteBatch(raw_mode=True)
-            batch.put(key, value)
+            batch(self.partition(key)).put(key, value)
         for tp, offset in offsets.items():
-            batch = batches.get(tp.partition)
-            if batch is None:
-                batch = batches[tp.partition] = faust_rocksdb.rocksdict.WriteBatch(raw_mode=True)
-            batch.put(self.offset_key, str(offset).encode())
-        for p, batch in batches.items():
-            self._db_for_partition(p).write(batch)
+            batch(tp.partition).put(self.offset_key, str(offset).encode())
+        for p, batch_ in batches.items():
+            self._db_for_partition(p).write(batch_)
 
     def estimated_size(self) -> int:
         """RocksDB's estimate of the keys of the active partitions (counting them all would
@@ -122,6 +134,29 @@ class PartitionedRocksStore(faust_rocksdb.Store):
             db.property_int_value("rocksdb.estimate-num-keys") or 0
             for db in self._dbs_for_actives()
         )
+
+
+def read_stopped(tabledir: Path, table: str = "user-state") -> dict[int, StoppedPartition]:
+    """What a stopped worker's RocksDB databases of ``table`` hold (Faust's ``tabledir``,
+    ``{datadir}/v1/tables``): per partition, its persisted changelog offset and its values.
+    For tests and measurements: the databases must not be open in a running worker."""
+    import rocksdict
+
+    out = {}
+    for path in sorted(Path(tabledir).glob(f"{table}-*.db")):
+        db = rocksdict.Rdict(
+            str(path),
+            options=rocksdict.Options(raw_mode=True),
+            access_type=rocksdict.AccessType.read_only(),
+        )
+        try:
+            values = dict(db.items())
+        finally:
+            db.close()
+        offset = values.pop(faust_rocksdb.Store.offset_key, None)
+        partition = int(path.name[len(table) + 1 : -len(".db")])
+        out[partition] = StoppedPartition(None if offset is None else int(offset), values)
+    return out
 
 
 def estimated_keys(store: Any) -> int:

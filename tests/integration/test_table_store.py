@@ -23,38 +23,19 @@ from stream_app.serving import Reader
 from stream_app.settings import Settings
 from stream_app.stack.workerproc import WorkerProcess, remove_run
 from stream_app.tools.replay import Pace, publish, recent_events
-from stream_app.worker.app import datadir, internal_topics
+from stream_app.worker.app import internal_topics, tabledir
 from stream_app.worker.pipeline import feature_config, replay_offline
+from stream_app.worker.store import read_stopped
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "instacart"
 RECENT = 3
-OFFSET_KEY = b"__faust\x00offset__"
 
 
 def _local_tables(settings: Settings) -> dict[int, tuple[int | None, dict[bytes, bytes]]]:
     """Each partition database of a stopped worker: (persisted changelog offset, values)."""
-    import rocksdict
-
-    tables = datadir(settings) / "v1" / "tables"
-    out = {}
-    for p in range(settings.partitions):
-        path = tables / f"user-state-{p}.db"
-        if not path.exists():
-            continue
-        db = rocksdict.Rdict(
-            str(path),
-            options=rocksdict.Options(raw_mode=True),
-            access_type=rocksdict.AccessType.read_only(),
-        )
-        try:
-            items = dict(db.items())
-        finally:
-            db.close()
-        offset = items.pop(OFFSET_KEY, None)
-        out[p] = (None if offset is None else int(offset), items)
-    return out
+    return {p: tuple(part) for p, part in read_stopped(tabledir(settings)).items()}
 
 
 def _changelog(settings: Settings) -> dict[int, tuple[int, dict[bytes, bytes]]]:
